@@ -4,7 +4,8 @@
 #   Every DIR/*.c but main.c goes into $(LIB)/libparley-MOD.a; main.c is
 #   linked with it and common/ into $(BIN)/BINARY.  tests/unit/test_MOD_*.c
 #   become unit tests and tests/fuzz/fuzz_MOD_*.c libFuzzer targets, both
-#   linked with the same archive.  Use it through $(eval ...).
+#   linked with the same archive.  A folder without main.c yet builds
+#   only the archive and its tests.  Use it through $(eval ...).
 
 define parley_unit
 $$(BUILD)/tests/test_$(1)_%: $$(OBJ)/tests/unit/test_$(1)_%.o $(2) \
@@ -30,11 +31,13 @@ $$(LIB)/libparley-$(1).a: $$($(1)_OBJS)
 	rm -f $$@
 	$$(AR) rcs $$@ $$^
 
+ifneq ($$(wildcard $(2)/main.c),)
 $$(BIN)/$(3): $$(OBJ)/$(2)/main.o $$(LIB)/libparley-$(1).a \
 		$$(LIB)/libparley-common.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $(4) $$(COMMON_LIBS)
 
 PROGRAMS += $$(BIN)/$(3)
+endif
 $$(eval $$(call parley_unit,$(1),$$(LIB)/libparley-$(1).a,$(4)))
 endef
