@@ -1,0 +1,388 @@
+/*
+ * backend: the private header of parley-backend.
+ *
+ * One section per part of the daemon.  The store section comes first
+ * (every other part reads and writes through it); the Web API, RTM and
+ * edge stream sections follow.
+ */
+#ifndef PARLEY_BACKEND_H
+#define PARLEY_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+/* ------------------------------------------------------------------ */
+/*
+ * store: the durable state of one backend in one LMDB environment.
+ * docs/store.md describes the schema, group commit and durability.
+ *
+ * Threads.  Reads run in short read transactions (store_rd_begin() ...
+ * store_rd_end()) on any thread.  Writes run on the store's writer
+ * thread: a caller submits a write (an apply function and a done
+ * function); the writer runs many submitted applies in one LMDB commit,
+ * each in its own nested transaction so that one failing write rolls
+ * back alone, then commits durably, then runs each done function on the
+ * loop thread given to store_writer_start() (or on the writer thread
+ * when that loop is NULL).  Nobody is told "ok" before that commit.
+ *
+ * Identifiers are Slack-shaped strings of STORE_ID_LEN characters: a
+ * kind letter (T team, U user, C public channel, G private channel or
+ * MPIM, D IM) and ten characters of [0-9A-Z].  A ts is kept as a 64-bit
+ * count of microseconds and shown as "seconds.micros".
+ *
+ * Result codes: STORE_OK (0) or one of enum store_err.  An apply may
+ * also return its own codes, STORE_ERR_USER and above; they reach its
+ * done function unchanged.
+ */
+
+#define STORE_ID_LEN      11
+#define STORE_ID_SIZE     (STORE_ID_LEN + 1)
+#define STORE_TS_SIZE     24 /* "seconds.micros" and NUL */
+#define STORE_EPOCH_SIZE  17 /* 16 hex digits and NUL */
+#define STORE_CMID_MAX    64 /* bytes of a client_msg_id */
+#define STORE_SCHEMA      2  /* schema version this code writes */
+#define STORE_BATCH_MAX   1024 /* writes per commit at most */
+#define STORE_HIST_BUCKETS 12 /* batch size histogram: 1,2,4..2048 */
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_ERR_NOTFOUND,  /* "not_found" */
+	STORE_ERR_EXISTS,    /* "already_exists" */
+	STORE_ERR_INVALID,   /* "invalid_arguments" */
+	STORE_ERR_FULL,      /* "storage_full" */
+	STORE_ERR_INTERNAL,  /* "internal_error": LMDB or I/O failure */
+	STORE_ERR_SHUTDOWN,  /* "service_unavailable": writer stopping */
+	STORE_ERR_USER = 100 /* first code left to apply functions */
+};
+
+/* The Slack error name of a store code ("internal_error" if unknown). */
+const char *store_strerror(int code);
+
+/* What store_open() needs; backend main fills it from [backend]. */
+struct store_config {
+	const char *data_dir;     /* holds data.mdb, lock.mdb, parley.lock */
+	size_t map_initial;       /* first map size; 0: 64 MiB */
+	size_t map_max;           /* growth stops here; 0: 16 GiB */
+	uint64_t retain_events;   /* events kept per team; 0: 1,000,000 */
+	uint64_t retain_seconds;  /* age of the oldest event; 0: 30 days */
+	int readonly;             /* open without writing (verify, dump) */
+};
+
+struct store;     /* one open environment */
+struct store_txn; /* a read transaction, or one write inside a commit */
+struct ev_loop;
+
+/*
+ * Opens (creating when create is set and the directory is empty) the
+ * store under cfg->data_dir and takes its lock file, so that no other
+ * process opens the same files.  A store of the previous schema is
+ * refused unless migrate is set, in which case a backup is written to
+ * <data_dir>/backup-v<old>-<time>/ first and the store is migrated.
+ * Returns the store, or NULL with a one-line reason in err (for example
+ * "data dir /x is held by a running process (pid 12)").
+ */
+struct store *store_open(const struct store_config *cfg, int create,
+    int migrate, char *err, size_t errlen);
+/* Stops the writer (finishing queued writes) and closes everything. */
+void store_close(struct store *st);
+
+/* The store's epoch: 16 hex digits, changed whenever history is replaced. */
+const char *store_epoch(struct store *st);
+/* Raises (or lowers) the map limit at run time; writes may resume. */
+void store_set_map_max(struct store *st, size_t map_max);
+/* 1 while the last write failed for want of room, else 0. */
+int store_is_full(struct store *st);
+
+/*
+ * Writer.  apply runs on the writer thread inside a nested write
+ * transaction and returns STORE_OK to keep its changes or any other code
+ * to roll them back; it must not block and may use every store_txn_*
+ * function.  done runs after the commit holding the write is durable (or
+ * failed), with apply's result or STORE_ERR_FULL / STORE_ERR_INTERNAL
+ * when the commit itself failed.  arg belongs to the caller; apply may
+ * write results into it for done to read.  store_submit() may be called
+ * from any thread.  Returns 0, or -1 when the writer is stopped (done is
+ * then not called).
+ */
+typedef int (*store_apply_fn)(struct store_txn *txn, void *arg);
+typedef void (*store_done_fn)(void *arg, int result);
+
+int store_writer_start(struct store *st, struct ev_loop *loop);
+int store_submit(struct store *st, store_apply_fn apply, store_done_fn done,
+    void *arg);
+/*
+ * Runs one write in its own commit on the calling thread and returns its
+ * result.  For tools and tests; never on the loop thread of a daemon.
+ */
+int store_write_sync(struct store *st, store_apply_fn apply, void *arg);
+
+/*
+ * Called on the done thread for every event of a commit, in sequence
+ * order, before the done functions of that commit: this is where events
+ * are published, so that none goes out before it is durable.  json is
+ * the event as stored, valid during the call.
+ */
+typedef void (*store_event_fn)(void *arg, const char *team, uint64_t seq,
+    const char *json, size_t len);
+void store_set_event_hook(struct store *st, store_event_fn fn, void *arg);
+
+struct store_stats {
+	uint64_t commits;        /* durable commits */
+	uint64_t writes;         /* applies run */
+	uint64_t failed;         /* applies that returned an error */
+	uint64_t full;           /* writes refused for want of room */
+	uint64_t max_batch;      /* most writes in one commit */
+	uint64_t batch_hist[STORE_HIST_BUCKETS]; /* [i]: batches <= 2^i */
+	uint64_t commit_us_total; /* time spent in mdb_txn_commit */
+	uint64_t map_size;       /* current map size in bytes */
+	uint64_t map_used;       /* bytes of the map in use */
+	uint64_t reopens;        /* environment reopened after MDB_PANIC */
+	uint64_t stale_readers;  /* reader slots of dead processes cleared */
+};
+void store_get_stats(struct store *st, struct store_stats *out);
+
+/* Reads: a short read transaction; end it before returning to the loop. */
+struct store_txn *store_rd_begin(struct store *st);
+void store_rd_end(struct store_txn *txn);
+
+/* ts helpers: "seconds.micros" <-> microseconds; -1 if malformed. */
+void store_ts_format(uint64_t ts, char out[STORE_TS_SIZE]);
+int store_ts_parse(const char *s, uint64_t *ts);
+int store_id_valid(const char *id, char kind);
+
+/*
+ * Records.  Teams, users and channels are kept as the JSON objects the
+ * Slack Web API returns (their "id" names them); messages as Slack's
+ * message object.  Getters return a new reference the caller releases,
+ * or NULL when absent.  Puts take the object (not stolen), check its
+ * shape and keep the name indexes current.
+ *
+ *   team:    id, name, domain, created
+ *   user:    id, team_id, name, real_name, deleted, is_admin, is_owner,
+ *            is_bot, tz, tz_offset, profile{display_name, real_name,
+ *            email, ...}, updated
+ *   channel: id, context_team_id, name, is_channel, is_group, is_im,
+ *            is_mpim, is_private, created, creator, is_archived,
+ *            topic{value,creator,last_set}, purpose{...}, user (IM peer)
+ */
+json_t *store_txn_team_get(struct store_txn *txn, const char *id);
+json_t *store_txn_user_get(struct store_txn *txn, const char *id);
+json_t *store_txn_channel_get(struct store_txn *txn, const char *id);
+json_t *store_txn_message_get(struct store_txn *txn, const char *channel,
+    uint64_t ts);
+int store_txn_team_put(struct store_txn *txn, json_t *team);
+int store_txn_user_put(struct store_txn *txn, json_t *user);
+int store_txn_channel_put(struct store_txn *txn, json_t *channel);
+
+/* Lookups by name; fill id_out and return STORE_OK or NOTFOUND. */
+int store_txn_team_by_domain(struct store_txn *txn, const char *domain,
+    char id_out[STORE_ID_SIZE]);
+int store_txn_user_by_name(struct store_txn *txn, const char *team,
+    const char *name, char id_out[STORE_ID_SIZE]);
+int store_txn_user_by_email(struct store_txn *txn, const char *team,
+    const char *email, char id_out[STORE_ID_SIZE]);
+int store_txn_channel_by_name(struct store_txn *txn, const char *team,
+    const char *name, char id_out[STORE_ID_SIZE]);
+/* The IM between two users of a team, whichever order they come in. */
+int store_txn_im_find(struct store_txn *txn, const char *team,
+    const char *u1, const char *u2, char id_out[STORE_ID_SIZE]);
+
+/* A new random id of the given kind, unused in this store. */
+int store_txn_new_id(struct store_txn *txn, char kind,
+    char id_out[STORE_ID_SIZE]);
+
+/*
+ * Iteration.  The callback gets each item's id or JSON (valid during the
+ * call) and returns 0 to go on, 1 to stop.  after (may be NULL) starts
+ * past that id, for cursors.  The functions return STORE_OK or an error.
+ */
+typedef int (*store_id_fn)(void *arg, const char *id);
+typedef int (*store_json_fn)(void *arg, const char *json, size_t len);
+int store_txn_team_users(struct store_txn *txn, const char *team,
+    const char *after, store_id_fn fn, void *arg);
+int store_txn_team_channels(struct store_txn *txn, const char *team,
+    const char *after, store_id_fn fn, void *arg);
+int store_txn_channel_members(struct store_txn *txn, const char *channel,
+    const char *after, store_id_fn fn, void *arg);
+int store_txn_user_channels(struct store_txn *txn, const char *user,
+    const char *after, store_id_fn fn, void *arg);
+int store_txn_teams(struct store_txn *txn, store_id_fn fn, void *arg);
+
+/* Memberships, kept in both directions. */
+int store_txn_member_add(struct store_txn *txn, const char *channel,
+    const char *user);
+int store_txn_member_remove(struct store_txn *txn, const char *channel,
+    const char *user);
+int store_txn_is_member(struct store_txn *txn, const char *channel,
+    const char *user);
+
+/*
+ * Messages, keyed by (channel, ts).  store_txn_message_put() stores msg
+ * under its "ts"; with no "ts" it first assigns the channel's next one
+ * (now, or one microsecond past the channel's last ts if the clock went
+ * back) and sets it in msg.  A "client_msg_id" is indexed per channel
+ * and a reply (thread_ts != ts) indexed under its thread.  Returns
+ * STORE_OK with *ts_out set (may be NULL), or an error.
+ */
+int store_txn_message_put(struct store_txn *txn, const char *channel,
+    json_t *msg, uint64_t *ts_out);
+/* The ts of the message with that client_msg_id, or NOTFOUND. */
+int store_txn_message_by_cmid(struct store_txn *txn, const char *channel,
+    const char *client_msg_id, uint64_t *ts_out);
+/*
+ * Deletes the message and scrubs its content from every event that held
+ * it (each becomes {"type":"tombstone","channel","ts"} with the same
+ * seq), and drops its index entries.  The caller appends the
+ * message_deleted event, which must not repeat the deleted text.
+ */
+int store_txn_message_delete(struct store_txn *txn, const char *channel,
+    uint64_t ts);
+/*
+ * Messages of a channel from newest to oldest, latest and oldest bounds
+ * in microseconds (0: none), bounds included when inclusive is set.
+ * Thread replies are skipped unless with_replies is set.
+ */
+int store_txn_history(struct store_txn *txn, const char *channel,
+    uint64_t latest, uint64_t oldest, int inclusive, int with_replies,
+    store_json_fn fn, void *arg);
+/* The replies of a thread in ts order, parent first. */
+int store_txn_replies(struct store_txn *txn, const char *channel,
+    uint64_t thread_ts, store_json_fn fn, void *arg);
+
+/* Read markers: the last ts a user has read in a channel. */
+int store_txn_mark_set(struct store_txn *txn, const char *user,
+    const char *channel, uint64_t ts);
+int store_txn_mark_get(struct store_txn *txn, const char *user,
+    const char *channel, uint64_t *ts);
+
+/*
+ * The team event log.  store_txn_event_append() gives the event the
+ * team's next sequence number and stores it in the same transaction as
+ * the change; ref names the record it is about ("<channel>/<ts>" for a
+ * message, a channel or user id, NULL for none) so that verify can check
+ * the change exists and a delete can scrub the event.  The JSON is
+ * stored as given (compact); the seq is returned in *seq_out.
+ */
+int store_txn_event_append(struct store_txn *txn, const char *team,
+    json_t *event, const char *ref, uint64_t *seq_out);
+/* Events of a team with seq > after, in order, at most limit (0: all). */
+typedef int (*store_event_iter_fn)(void *arg, uint64_t seq, uint64_t time_us,
+    const char *json, size_t len);
+int store_txn_events(struct store_txn *txn, const char *team,
+    uint64_t after, size_t limit, store_event_iter_fn fn, void *arg);
+/*
+ * The oldest seq still held and the last one given (0 and 0 for a team
+ * without events).  A resume from seq s is exact when s + 1 >= oldest.
+ */
+int store_txn_seq_range(struct store_txn *txn, const char *team,
+    uint64_t *oldest, uint64_t *last);
+
+/*
+ * Tokens: the store holds their ids, so that revocation outlives a
+ * restart.  A token that is absent or revoked is refused.
+ */
+struct store_token {
+	char user[STORE_ID_SIZE];
+	char team[STORE_ID_SIZE];
+	int64_t created;
+	int64_t expires; /* 0: never */
+	int revoked;
+};
+int store_txn_token_put(struct store_txn *txn, const char *token_id,
+    const struct store_token *tok);
+int store_txn_token_get(struct store_txn *txn, const char *token_id,
+    struct store_token *out);
+int store_txn_token_revoke(struct store_txn *txn, const char *token_id);
+/* Revokes every token of a user (deactivation); *count gets how many. */
+int store_txn_user_tokens_revoke(struct store_txn *txn, const char *user,
+    size_t *count);
+
+/*
+ * Passwords for sign-in: a salted PBKDF2-HMAC-SHA256 hash, kept apart
+ * from the user object so it is never served.
+ * store_password_hash() writes "pbkdf2-sha256$<iter>$<salt>$<hash>"
+ * (base64) into out and returns 0, or -1.  store_password_check()
+ * returns 1 for a match, 0 otherwise, in time independent of where the
+ * hashes differ.
+ */
+#define STORE_PWHASH_SIZE 128
+int store_password_hash(const char *password, char out[STORE_PWHASH_SIZE]);
+int store_password_check(const char *password, const char *stored);
+int store_txn_password_set(struct store_txn *txn, const char *user,
+    const char *hash);
+int store_txn_password_get(struct store_txn *txn, const char *user,
+    char out[STORE_PWHASH_SIZE]);
+
+/*
+ * Domain operations: a change and its event in one call, for the Web
+ * API, the admin socket and parleyctl.  Each runs inside txn.
+ */
+/* A team with its domain; id_out gets the new id. */
+int store_op_team_create(struct store_txn *txn, const char *name,
+    const char *domain, char id_out[STORE_ID_SIZE]);
+/* A user (team_join event); fields of extra (may be NULL) are merged in. */
+int store_op_user_create(struct store_txn *txn, const char *team,
+    const char *name, const char *real_name, json_t *extra,
+    char id_out[STORE_ID_SIZE]);
+/* Marks deleted, revokes tokens (user_change event). */
+int store_op_user_deactivate(struct store_txn *txn, const char *user);
+/*
+ * A channel (channel_created or group_joined), its creator a member.
+ * kind: 'C' public, 'G' private.
+ */
+int store_op_channel_create(struct store_txn *txn, const char *team,
+    const char *name, char kind, const char *creator,
+    char id_out[STORE_ID_SIZE]);
+/* Adds a member (member_joined_channel event). */
+int store_op_channel_join(struct store_txn *txn, const char *channel,
+    const char *user);
+/*
+ * Posts msg (user, text, thread_ts...; ts assigned) in channel with its
+ * "message" event; updates the parent's reply_count, reply_users and
+ * latest_reply for a reply.  A client_msg_id already seen in the channel
+ * returns STORE_ERR_EXISTS with *ts_out set to the first message.
+ */
+int store_op_message_post(struct store_txn *txn, const char *channel,
+    json_t *msg, uint64_t *ts_out);
+/* Deletes a message, scrubs it, appends message_deleted. */
+int store_op_message_delete(struct store_txn *txn, const char *channel,
+    uint64_t ts);
+
+/* The team a channel belongs to (its context_team_id). */
+int store_txn_channel_team(struct store_txn *txn, const char *channel,
+    char team_out[STORE_ID_SIZE]);
+
+/* Verification: one line per finding to fn; returns how many. */
+typedef void (*store_finding_fn)(void *arg, const char *line);
+size_t store_verify(struct store *st, store_finding_fn fn, void *arg);
+
+/*
+ * Backup and restore.  store_backup() writes a compacted copy of the
+ * live pages to dir/data.mdb.  store_restore() replaces data_dir's store
+ * (which no process may hold) with the copy in from and gives it a new
+ * epoch.  Both return 0 or -1 with err filled.
+ */
+int store_backup(struct store *st, const char *dir, char *err,
+    size_t errlen);
+int store_restore(const char *data_dir, const char *from, char *err,
+    size_t errlen);
+
+/*
+ * Export of one team as JSON lines (team, users, channels, members,
+ * messages, marks, events; see docs/store.md) and import into a store
+ * that lacks it; import gives the store a new epoch.  Return 0 or -1
+ * with err filled (import names the line that failed).
+ */
+int store_export_team(struct store *st, const char *team, FILE *out,
+    char *err, size_t errlen);
+int store_import_team(struct store *st, FILE *in, char *err, size_t errlen);
+/* Parses one export line into txn (exposed for the fuzzer). */
+int store_import_line(struct store_txn *txn, const char *line, size_t len,
+    char *err, size_t errlen);
+
+/* ------------------------------------------------------------------ */
+
+#endif
