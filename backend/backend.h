@@ -385,4 +385,67 @@ int store_import_line(struct store_txn *txn, const char *line, size_t len,
 
 /* ------------------------------------------------------------------ */
 
+/*
+ * api: the Web API (docs/api.md).
+ *
+ * A request reaches the API as a method name, a content type, a body, a
+ * query string, the Authorization header and the peer address.  The
+ * arguments become one JSON object (api_args_*), the method table names
+ * the handler, the caller's token is checked, the rate limits are
+ * applied, and the handler answers at once for reads, or from the
+ * store's commit callback for writes.
+ */
+/*
+ * Limits of argument parsing.  A body larger than the HTTP limit never
+ * gets here (413); these bound what a body within it may build.
+ */
+#define API_ARGS_MAX       64    /* arguments per request */
+#define API_ARG_NAME_MAX   64    /* bytes in an argument name */
+#define API_JSON_DEPTH_MAX 32    /* nesting of arrays and objects */
+#define API_JSON_NODES_MAX 20000 /* values in one JSON document */
+
+/*
+ * Parses a request's arguments into a new JSON object that the caller
+ * owns: the query string (may be NULL), then the body according to its
+ * content type (NULL or empty with an empty body is fine).  A form body
+ * and the query give string values; a JSON body gives whatever types it
+ * holds.  Returns the object, or NULL with *err set to a static Slack
+ * error name: invalid_form_data, invalid_json, json_not_object,
+ * invalid_arg_name, invalid_array_arg, invalid_arguments (a duplicated
+ * or NUL-holding argument, too many), invalid_charset, invalid_post_type,
+ * missing_post_type.
+ */
+json_t *api_args_parse(const char *ctype, const char *body, size_t len,
+    const char *query, size_t qlen, const char **err);
+
+/*
+ * Parses JSON text with the limits above (depth, node count, valid
+ * UTF-8, no duplicate keys).  Returns a new reference or NULL.
+ */
+json_t *api_json_parse(const char *text, size_t len);
+
+/*
+ * Argument getters.  Each returns the value of argument name of args, or
+ * the default when it is absent.  A value of the wrong shape is an
+ * error: the getter returns -1 (or NULL) and sets *err, when err is not
+ * NULL, to "invalid_arguments".
+ */
+/* A string argument (numbers are given as their text); NULL if absent. */
+const char *api_arg_str(json_t *args, const char *name);
+/* "true"/"1"/true are true, "false"/"0"/false/"" false. */
+int api_arg_bool(json_t *args, const char *name, int def, const char **err);
+/* An integer within [min, max]; outside is an error. */
+int api_arg_int(json_t *args, const char *name, long long def,
+    long long min, long long max, long long *out, const char **err);
+/*
+ * A JSON array argument such as blocks or attachments: either a JSON
+ * array in a JSON body, or its text in a form field.  Returns a new
+ * reference, NULL when absent (with *err untouched), or NULL with *err
+ * set to bad_error when the value is not a JSON array.
+ */
+json_t *api_arg_json_array(json_t *args, const char *name,
+    const char *bad_error, const char **err);
+
+/* ------------------------------------------------------------------ */
+
 #endif
