@@ -1,0 +1,338 @@
+/*
+ * edge: private header of parley-edge.
+ *
+ *   edge_fold.c      folding of names and queries for matching
+ *   edge_complete.c  the autocomplete index (sorted folded words)
+ *   edge_team.c      the per-team cache fed by snapshot and events
+ *   edge_boot.c      slim boot and lazy-loading answers from the cache
+ *
+ * Nothing here does I/O: the daemon feeds frames in and sends the
+ * strings these functions build.  Everything a team holds is reachable
+ * from its struct edge_team and freed by edge_team_free().
+ */
+#ifndef PARLEY_EDGE_H
+#define PARLEY_EDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+/*
+ * Folding (edge_fold.c).
+ *
+ * A folded string is NFKC, case-folded, stripped of combining marks and
+ * default-ignorable code points (ZWJ, variation selectors), with the
+ * Turkish dotless i and dotted capital I both made "i" and hiragana made
+ * katakana.  Words are the runs between separators (spaces, punctuation,
+ * controls).  Both the names and the query go through the same function,
+ * so "Zoë" stored composed or decomposed, "ZOE" and "zoe" fold alike.
+ */
+#define EDGE_FOLD_MAX 1024 /* bytes of input folded; longer is an error */
+
+/*
+ * Folds len bytes of UTF-8 at s.  On success returns a new NUL-terminated
+ * string (free() it) holding the folded words separated by single
+ * spaces, with *nwords set to their number.  Returns NULL on invalid
+ * UTF-8 or input longer than EDGE_FOLD_MAX.
+ */
+char *edge_fold(const char *s, size_t len, size_t *nwords);
+
+/*
+ * Autocomplete index (edge_complete.c).
+ *
+ * Entries are users or channels, each with up to EDGE_CPL_FIELDS labels
+ * (user: name, display name, real name; channel: name).  Every folded
+ * word of every label is a key in a sorted array; a query word matches
+ * an entry when it is a prefix of one of the entry's keys.  Updates go
+ * to a small sorted side array and are merged into the main one when it
+ * grows; replaced keys are skipped by generation until the merge.
+ *
+ * Order of results, identical on every call: rank (0 for preferred
+ * entries, e.g. members of the current channel, then 1), then the
+ * folded first label, then the id (bytewise).
+ */
+#define EDGE_CPL_FIELDS    3
+#define EDGE_CPL_QUERY_MAX 256 /* bytes of query */
+#define EDGE_CPL_LIMIT_MAX 100
+#define EDGE_CPL_NONE      UINT32_MAX /* no entry */
+
+enum edge_cpl_kind {
+	EDGE_CPL_USER = 1,
+	EDGE_CPL_CHANNEL = 2,
+};
+
+struct edge_cpl;
+
+struct edge_cpl_hit {
+	void *obj;  /* what the caller gave edge_cpl_add() */
+	int kind;   /* EDGE_CPL_USER or EDGE_CPL_CHANNEL */
+	int rank;   /* 0 preferred, 1 other */
+	uint32_t e; /* the entry */
+};
+
+/*
+ * A query.  kinds is a mask of edge_cpl_kind.  visible() (may be NULL)
+ * returns 0 to leave an entry out.  Preferred entries rank 0, the rest
+ * 1: is_pref() (may be NULL) says whether an entry is preferred, and
+ * pref_at(ctx, i) for i < npref (may be NULL) lists the entries that
+ * may be, so that a small preferred set (a channel's members) is looked
+ * at directly instead of searched for.  Hidden entries (deactivated
+ * users, archived channels) are left out unless include_hidden is set.
+ */
+struct edge_cpl_query {
+	const char *text;
+	size_t len;
+	unsigned kinds;
+	size_t limit;
+	int include_hidden;
+	int (*visible)(void *ctx, void *obj, int kind);
+	int (*is_pref)(void *ctx, void *obj, int kind);
+	uint32_t (*pref_at)(void *ctx, size_t i);
+	size_t npref;
+	void *ctx;
+};
+
+struct edge_cpl *edge_cpl_new(void);
+void edge_cpl_free(struct edge_cpl *);
+
+/*
+ * Adds an entry for obj with id (copied) and the labels (NULL or empty
+ * labels are skipped; labels[0] sorts results).  Returns its entry
+ * number, stable until edge_cpl_remove().  Labels that do not fold
+ * (invalid UTF-8, too long) give no keys.
+ */
+uint32_t edge_cpl_add(struct edge_cpl *, int kind, const char *id,
+    const char *const *labels, size_t nlabels, void *obj);
+/* Replaces the labels of entry e (a rename, a new display name). */
+void edge_cpl_update(struct edge_cpl *, uint32_t e,
+    const char *const *labels, size_t nlabels);
+/* Hides or shows entry e (deactivated user, archived channel). */
+void edge_cpl_set_hidden(struct edge_cpl *, uint32_t e, int hidden);
+void edge_cpl_remove(struct edge_cpl *, uint32_t e);
+
+/*
+ * Runs query q and writes at most min(q->limit, EDGE_CPL_LIMIT_MAX,
+ * cap) hits into out, best first.  Returns the number of hits, or -1
+ * when the query is not valid UTF-8 or longer than EDGE_CPL_QUERY_MAX.
+ * A query with no word matches nothing.
+ */
+ssize_t edge_cpl_query(struct edge_cpl *, const struct edge_cpl_query *q,
+    struct edge_cpl_hit *out, size_t cap);
+
+/* The folded first label of entry e ("" if none). */
+const char *edge_cpl_sortkey(const struct edge_cpl *, uint32_t e);
+/* Bytes the index holds (for memory accounting). */
+size_t edge_cpl_memory(const struct edge_cpl *);
+/* Number of keys in the main and side arrays (tests, metrics). */
+void edge_cpl_stats(const struct edge_cpl *, size_t *main_keys,
+    size_t *side_keys, size_t *dead_keys);
+
+/*
+ * Team cache (edge_team.c).
+ */
+#define EDGE_RECENT_DEFAULT 20 /* recent messages kept per channel */
+#define EDGE_TS_MAX         32 /* bytes of a ts string, NUL included */
+
+enum edge_presence {
+	EDGE_PRESENCE_AWAY = 0,
+	EDGE_PRESENCE_ACTIVE = 1,
+};
+
+struct edge_member;
+
+struct edge_user {
+	char *id;
+	char *name;
+	char *real_name;
+	char *display_name;
+	char *json; /* the user object as the backend sent it */
+	size_t json_len;
+	int deleted;
+	int is_bot;
+	int presence;
+	uint32_t cpl;          /* autocomplete entry */
+	struct edge_member **chans; /* memberships, sorted by channel id */
+	size_t nchans, chans_cap;
+};
+
+struct edge_msg {
+	char ts[EDGE_TS_MAX];
+	int64_t ord;              /* position in the channel's count */
+	char *json;               /* the message object */
+	size_t json_len;
+	struct edge_user **mentions; /* users named by <@U...>, or NULL */
+	size_t nmentions;
+};
+
+enum edge_chan_type {
+	EDGE_CHAN_PUBLIC = 0,
+	EDGE_CHAN_PRIVATE,
+	EDGE_CHAN_IM,
+	EDGE_CHAN_MPIM,
+};
+
+struct edge_channel {
+	char *id;
+	char *name;
+	int type;
+	int archived;
+	json_t *obj; /* the conversation object, without per-user fields */
+	uint32_t cpl;
+	struct edge_member **members; /* sorted by user id */
+	size_t nmembers, members_cap;
+	struct edge_msg *recent; /* ring, oldest first at recent_head */
+	size_t nrecent, recent_head;
+	int64_t msg_ord; /* messages counted since the snapshot */
+	char latest[EDGE_TS_MAX];
+};
+
+struct edge_member {
+	struct edge_user *user;
+	struct edge_channel *chan;
+	int64_t read_ord; /* unread = chan->msg_ord - read_ord */
+	int64_t mentions;
+	char last_read[EDGE_TS_MAX];
+};
+
+struct edge_team {
+	char *id;
+	json_t *obj; /* the team object */
+	uint64_t epoch;
+	uint64_t seq;
+	int ready;   /* a snapshot was loaded */
+	int stale;   /* a gap was seen: a new snapshot is needed */
+	size_t recent_max;
+	struct edge_user **users; /* sorted by id */
+	size_t nusers, users_cap;
+	struct edge_channel **chans; /* sorted by id */
+	size_t nchans, chans_cap;
+	struct edge_cpl *cpl;
+	uint64_t last_used; /* for eviction, set by the daemon */
+};
+
+/* Results of edge_team_apply(). */
+enum edge_apply {
+	EDGE_APPLY_OK = 0,
+	EDGE_APPLY_OLD,  /* seq already applied: ignored */
+	EDGE_APPLY_GAP,  /* seq skipped numbers, or team stale: resnapshot */
+	EDGE_APPLY_BAD,  /* malformed event: seq advanced, nothing changed */
+};
+
+/*
+ * Who may see an event: everyone in the team, the members of a channel,
+ * or one user; extra (may be NULL) is one more user who sees it (someone
+ * who just left a private channel, the subject of a private change).
+ */
+enum edge_aud_kind {
+	EDGE_AUD_NONE = 0,
+	EDGE_AUD_TEAM,
+	EDGE_AUD_CHANNEL,
+	EDGE_AUD_USER,
+};
+
+struct edge_audience {
+	int kind;
+	struct edge_channel *chan;
+	struct edge_user *user;
+	struct edge_user *extra;
+};
+
+struct edge_team *edge_team_new(const char *id, size_t recent_max);
+/* Frees the team and everything it holds (eviction). */
+void edge_team_free(struct edge_team *);
+
+/*
+ * Snapshot loading: begin empties the team and sets its epoch, seq and
+ * team object (JSON text); each part adds objects of one kind (a JSON
+ * array, see docs/stream.md); end marks the team ready.  Each returns 0,
+ * or -1 with *err set to a static reason when the input is malformed
+ * (the team then stays not ready).
+ */
+enum edge_snap_kind {
+	EDGE_SNAP_USERS = 1,
+	EDGE_SNAP_CHANNELS = 2,
+	EDGE_SNAP_MEMBERS = 3,
+	EDGE_SNAP_PRESENCE = 4,
+	EDGE_SNAP_MESSAGES = 5,
+};
+
+int edge_team_snapshot_begin(struct edge_team *, uint64_t epoch,
+    uint64_t seq, const char *team_json, size_t len, const char **err);
+int edge_team_snapshot_part(struct edge_team *, int kind, const char *json,
+    size_t len, const char **err);
+int edge_team_snapshot_end(struct edge_team *, const char **err);
+
+/*
+ * Applies persisted event number seq (JSON text of a Slack RTM event).
+ * Events must come in order: seq == team->seq + 1.  Fills *aud (may be
+ * NULL) with who may see the event.  See enum edge_apply.
+ */
+int edge_team_apply(struct edge_team *, uint64_t seq, const char *json,
+    size_t len, struct edge_audience *aud);
+/* Applies an ephemeral event (presence_change, user_typing). */
+int edge_team_apply_ephemeral(struct edge_team *, const char *json,
+    size_t len, struct edge_audience *aud);
+
+struct edge_user *edge_team_user(const struct edge_team *, const char *id);
+struct edge_channel *edge_team_channel(const struct edge_team *,
+    const char *id);
+/* The membership of u in c, or NULL. */
+struct edge_member *edge_team_member(const struct edge_user *u,
+    const struct edge_channel *c);
+
+/* Whether u may see channel c: public, or a member of it. */
+int edge_team_can_see(const struct edge_user *u,
+    const struct edge_channel *c);
+/* Whether u may see an event with audience a. */
+int edge_team_aud_sees(const struct edge_audience *a,
+    const struct edge_user *u);
+
+int64_t edge_member_unread(const struct edge_member *);
+int64_t edge_member_mentions(const struct edge_member *);
+
+/* Bytes the team holds, measured by walking it (malloc_usable_size). */
+size_t edge_team_memory(const struct edge_team *);
+
+/*
+ * Autocomplete on a team for user asker (who must exist): users and
+ * channels matching text that asker may see, members of chan_id (may be
+ * NULL) first for users and asker's own channels first for channels.
+ * Returns a new JSON text {"ok":true,"results":[...]} (free() it) or a
+ * Slack-style error object, with *len set.
+ */
+char *edge_team_complete(struct edge_team *, const struct edge_user *asker,
+    const char *chan_id, const char *text, size_t tlen, unsigned kinds,
+    size_t limit, size_t *len);
+
+/*
+ * Answers from the cache (edge_boot.c).  Each returns a new JSON text
+ * (free() it) with *len set: {"ok":true,...} in the shape of the Slack
+ * Web API method, or {"ok":false,"error":"..."}.  asker is the calling
+ * user, who must exist.
+ */
+char *edge_boot_slim(const struct edge_team *, const struct edge_user *asker,
+    size_t *len);
+/* The full boot (every user, every visible channel) that rtm.start gave. */
+char *edge_boot_full(const struct edge_team *, const struct edge_user *asker,
+    size_t *len);
+char *edge_api_users_info(const struct edge_team *,
+    const struct edge_user *asker, const char *user_id, size_t *len);
+char *edge_api_users_list(const struct edge_team *,
+    const struct edge_user *asker, const char *cursor, size_t limit,
+    size_t *len);
+char *edge_api_conversations_info(const struct edge_team *,
+    const struct edge_user *asker, const char *chan_id, size_t *len);
+/*
+ * types is Slack's comma-separated list (public_channel, private_channel,
+ * mpim, im); NULL means public_channel.
+ */
+char *edge_api_conversations_list(const struct edge_team *,
+    const struct edge_user *asker, const char *types, int exclude_archived,
+    const char *cursor, size_t limit, size_t *len);
+char *edge_api_conversations_members(const struct edge_team *,
+    const struct edge_user *asker, const char *chan_id, const char *cursor,
+    size_t limit, size_t *len);
+
+#endif
