@@ -103,7 +103,9 @@ int store_is_full(struct store *st);
  * function.  done runs after the commit holding the write is durable (or
  * failed), with apply's result or STORE_ERR_FULL / STORE_ERR_INTERNAL
  * when the commit itself failed.  arg belongs to the caller; apply may
- * write results into it for done to read.  store_submit() may be called
+ * write results into it for done to read.  apply may run more than once
+ * (a batch that outgrew the map is retried), so it must depend only on
+ * the store and arg and reset what it writes into arg.  store_submit() may be called
  * from any thread.  Returns 0, or -1 when the writer is stopped (done is
  * then not called).
  */
@@ -189,6 +191,9 @@ int store_txn_channel_by_name(struct store_txn *txn, const char *team,
 /* The IM between two users of a team, whichever order they come in. */
 int store_txn_im_find(struct store_txn *txn, const char *team,
     const char *u1, const char *u2, char id_out[STORE_ID_SIZE]);
+/* Records a 'D' channel as the IM of u1 and u2 (after channel_put). */
+int store_txn_im_put(struct store_txn *txn, const char *team,
+    const char *u1, const char *u2, const char *channel);
 
 /* A new random id of the given kind, unused in this store. */
 int store_txn_new_id(struct store_txn *txn, char kind,

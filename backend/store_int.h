@@ -1,0 +1,191 @@
+/*
+ * store_int: what the store*.c files share with each other (and with the
+ * store's unit tests and fuzz target).  The rest of the backend uses only
+ * the store section of backend.h.
+ */
+#ifndef PARLEY_STORE_INT_H
+#define PARLEY_STORE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <ev.h>
+#include <lmdb.h>
+
+#include "backend.h"
+
+enum store_db {
+	DB_META,
+	DB_TEAMS,
+	DB_DOMAINS,
+	DB_USERS,
+	DB_USERNAMES,
+	DB_EMAILS,
+	DB_TEAMUSERS,
+	DB_PASSWORDS,
+	DB_CHANNELS,
+	DB_CHANNAMES,
+	DB_TEAMCHANS,
+	DB_IMS,
+	DB_MEMBERS,
+	DB_USERCHANS,
+	DB_MESSAGES,
+	DB_THREADS,
+	DB_CHANLAST,
+	DB_CMIDS,
+	DB_MARKS,
+	DB_EVENTS,
+	DB_TEAMSEQ,
+	DB_MSGEVENTS,
+	DB_TOKENS,
+	DB_USERTOKENS,
+	DB_COUNT
+};
+
+/* Names of the databases, indexed by enum store_db. */
+extern const char *const store_db_names[DB_COUNT];
+
+#define STORE_MSGREF_LEN (STORE_ID_LEN + 8) /* channel, ts */
+#define STORE_EVHDR_LEN  9                  /* time, ref length */
+#define STORE_NAME_MAX   255                /* bytes of a name in a key */
+
+/* An event kept for the hook until its commit is durable. */
+struct store_evrec {
+	struct store_evrec *next;
+	char team[STORE_ID_SIZE];
+	uint64_t seq;
+	size_t len;
+	char json[];
+};
+
+struct store_req {
+	struct store_req *next;
+	store_apply_fn apply;
+	store_done_fn done;
+	void *arg;
+	int result;
+	struct store_evrec *ev_head, *ev_tail;
+};
+
+/* A committed batch on its way to the done thread. */
+struct store_batch {
+	struct store_batch *next;
+	struct store_req *reqs;
+};
+
+struct store {
+	char *dir;
+	struct store_config cfg;
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	int lockfd;
+	char epoch[STORE_EPOCH_SIZE];
+
+	/* Readers hold it shared; resizing and reopening take it alone. */
+	pthread_rwlock_t envlock;
+	size_t map_size;
+	size_t map_max;
+	int full;
+	int inject_panic; /* tests: the next commit fails as MDB_PANIC */
+
+	/* Writer thread and its queue. */
+	pthread_t thread;
+	int running;
+	int stopping;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct store_req *qhead, *qtail;
+	uint64_t last_maint;
+
+	/* Committed batches for the loop thread. */
+	struct ev_loop *loop;
+	ev_async async;
+	pthread_mutex_t dlock;
+	struct store_batch *dhead, *dtail;
+
+	store_event_fn hook;
+	void *hook_arg;
+
+	pthread_mutex_t slock;
+	struct store_stats stats;
+};
+
+struct store_txn {
+	struct store *st;
+	MDB_txn *txn;
+	int rdonly;
+	int lmdb_err;          /* first LMDB failure other than absence */
+	struct store_req *req; /* write: where appended events go */
+};
+
+/* Big-endian 64-bit numbers in keys. */
+void store_be64_put(uint8_t *p, uint64_t v);
+uint64_t store_be64_get(const uint8_t *p);
+uint64_t store_now_us(void);
+/* Added to the wall clock by store_now_us(); tests step the clock back. */
+extern int64_t store_clock_skew_us;
+
+/*
+ * LMDB calls that note a failure in txn->lmdb_err and map it to a store
+ * code: STORE_OK, STORE_ERR_NOTFOUND (absent), STORE_ERR_EXISTS
+ * (put_noover on a present key), STORE_ERR_FULL, STORE_ERR_INTERNAL.
+ */
+int store_db_get(struct store_txn *txn, enum store_db db, const void *key,
+    size_t klen, MDB_val *val);
+int store_db_put(struct store_txn *txn, enum store_db db, const void *key,
+    size_t klen, const void *val, size_t vlen, unsigned flags);
+int store_db_del(struct store_txn *txn, enum store_db db, const void *key,
+    size_t klen);
+int store_db_err(struct store_txn *txn, int rc);
+/*
+ * Walks the keys of db that start with prefix, from prefix+from when
+ * from is given.  fn returns 0 to go on, 1 to stop, or < 0 to stop
+ * with an error (returned).
+ */
+typedef int (*store_walk_fn)(void *arg, const MDB_val *key,
+    const MDB_val *val);
+int store_db_walk(struct store_txn *txn, enum store_db db,
+    const void *prefix, size_t plen, const void *from, size_t flen,
+    store_walk_fn fn, void *arg);
+
+/* Stores the compact text of a JSON value. */
+int store_db_put_json(struct store_txn *txn, enum store_db db,
+    const void *key, size_t klen, json_t *v);
+json_t *store_db_get_json(struct store_txn *txn, enum store_db db,
+    const void *key, size_t klen);
+
+/* A write transaction outside the writer (tools, migration, tests). */
+int store_wtxn_begin(struct store *st, struct store_txn *txn);
+int store_wtxn_commit(struct store_txn *txn);
+void store_wtxn_abort(struct store_txn *txn);
+
+/* Stops the writer thread, finishing what is queued. */
+void store_writer_stop(struct store *st);
+
+/* Sets a new random epoch in meta. */
+int store_epoch_renew(struct store_txn *txn);
+/* Grows the map (doubling, up to map_max); 0 or -1 at the maximum. */
+int store_map_grow(struct store *st, size_t need);
+/* Closes and reopens the environment after MDB_PANIC. */
+int store_env_reopen(struct store *st);
+
+/* The event log internals, shared with migration and import. */
+int store_event_put(struct store_txn *txn, const char *team, uint64_t seq,
+    uint64_t time_us, const uint8_t *ref, size_t reflen, const char *json,
+    size_t len);
+int store_ref_parse(const char *ref, uint8_t *out, size_t *len);
+void store_ref_format(const uint8_t *ref, size_t len, char *out,
+    size_t outlen);
+/* Drops the events of team beyond retention as of now_us. */
+int store_log_trim(struct store_txn *txn, const char *team, uint64_t now_us);
+/* Applies age retention to every team. */
+int store_log_sweep(struct store_txn *txn, uint64_t now_us);
+
+/* Migration from schema 1 inside txn. */
+int store_migrate_v1(struct store_txn *txn);
+
+/* Fault injection for the verify tests (parleyctl _inject). */
+int store_debug_inject(struct store *st, const char *fault, char *err,
+    size_t errlen);
+
+#endif

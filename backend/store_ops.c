@@ -1,0 +1,298 @@
+/*
+ * store_ops: domain operations that write a change and the event that
+ * announces it in the same transaction.  Events have the shapes of the
+ * Slack RTM events of the same names.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "xmalloc.h"
+#include "store_int.h"
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+static json_int_t
+now_s(void)
+{
+	return (json_int_t)(store_now_us() / 1000000);
+}
+
+/* The event_ts of a new event. */
+static json_t *
+event_ts(void)
+{
+	char ts[STORE_TS_SIZE];
+
+	store_ts_format(store_now_us(), ts);
+	return json_string(ts);
+}
+
+int
+store_op_team_create(struct store_txn *t, const char *name,
+    const char *domain, char id_out[STORE_ID_SIZE])
+{
+	json_t *team;
+	int rc;
+
+	rc = store_txn_new_id(t, 'T', id_out);
+	if (rc != STORE_OK)
+		return rc;
+	team = json_pack("{ss ss ss sI}", "id", id_out, "name", name ? name : "",
+	    "domain", domain ? domain : "", "created", now_s());
+	if (team == NULL)
+		return STORE_ERR_INVALID;
+	rc = store_txn_team_put(t, team);
+	json_decref(team);
+	return rc;
+}
+
+int
+store_op_user_create(struct store_txn *t, const char *team,
+    const char *name, const char *real_name, json_t *extra,
+    char id_out[STORE_ID_SIZE])
+{
+	json_t *user, *profile, *ev, *xp;
+	char found[STORE_ID_SIZE];
+	int rc;
+
+	if (name == NULL || real_name == NULL)
+		return STORE_ERR_INVALID;
+	if (store_txn_user_by_name(t, team, name, found) == STORE_OK)
+		return STORE_ERR_EXISTS;
+	rc = store_txn_new_id(t, 'U', id_out);
+	if (rc != STORE_OK)
+		return rc;
+	profile = json_pack("{ss ss ss ss}", "real_name", real_name,
+	    "display_name", "", "real_name_normalized", real_name,
+	    "display_name_normalized", "");
+	user = json_pack("{ss ss ss sb ss ss sb sb sb sb ss ss sI sI so}",
+	    "id", id_out, "team_id", team, "name", name, "deleted", 0,
+	    "color", "9f69e7", "real_name", real_name, "is_admin", 0,
+	    "is_owner", 0, "is_bot", 0, "is_app_user", 0, "tz",
+	    "Europe/Paris", "tz_label", "Central European Time", "tz_offset",
+	    (json_int_t)3600, "updated", now_s(), "profile", profile);
+	if (user == NULL)
+		return STORE_ERR_INVALID;
+	if (json_is_object(extra)) {
+		const char *k;
+		json_t *v;
+
+		xp = json_object_get(extra, "profile");
+		if (json_is_object(xp))
+			json_object_update(profile, xp);
+		json_object_foreach (extra, k, v)
+			if (strcmp(k, "profile") != 0 && strcmp(k, "id") != 0 &&
+			    strcmp(k, "team_id") != 0)
+				json_object_set(user, k, v);
+	}
+	rc = store_txn_user_put(t, user);
+	if (rc == STORE_OK) {
+		ev = json_pack("{ss sO so}", "type", "team_join", "user", user,
+		    "event_ts", event_ts());
+		rc = store_txn_event_append(t, team, ev, id_out, NULL);
+		json_decref(ev);
+	}
+	json_decref(user);
+	return rc;
+}
+
+int
+store_op_user_deactivate(struct store_txn *t, const char *id)
+{
+	json_t *user, *ev;
+	char team[STORE_ID_SIZE];
+	int rc;
+
+	user = store_txn_user_get(t, id);
+	if (user == NULL)
+		return STORE_ERR_NOTFOUND;
+	snprintf(team, sizeof(team), "%s",
+	    jstr(user, "team_id") ? jstr(user, "team_id") : "");
+	json_object_set_new(user, "deleted", json_true());
+	json_object_set_new(user, "updated", json_integer(now_s()));
+	rc = store_txn_user_put(t, user);
+	if (rc == STORE_OK)
+		rc = store_txn_user_tokens_revoke(t, id, NULL);
+	if (rc == STORE_OK) {
+		ev = json_pack("{ss sO so}", "type", "user_change", "user", user,
+		    "event_ts", event_ts());
+		rc = store_txn_event_append(t, team, ev, id, NULL);
+		json_decref(ev);
+	}
+	json_decref(user);
+	return rc;
+}
+
+int
+store_op_channel_create(struct store_txn *t, const char *team,
+    const char *name, char kind, const char *creator,
+    char id_out[STORE_ID_SIZE])
+{
+	json_t *ch, *ev;
+	char found[STORE_ID_SIZE];
+	int rc, priv = kind == 'G';
+
+	if ((kind != 'C' && kind != 'G') || name == NULL)
+		return STORE_ERR_INVALID;
+	if (store_txn_channel_by_name(t, team, name, found) == STORE_OK)
+		return STORE_ERR_EXISTS;
+	ch = store_txn_user_get(t, creator);
+	if (ch == NULL)
+		return STORE_ERR_NOTFOUND;
+	json_decref(ch);
+	rc = store_txn_new_id(t, kind, id_out);
+	if (rc != STORE_OK)
+		return rc;
+	ch = json_pack("{ss ss ss sb sb sb sb sb sb sb sI ss sb"
+		       " s{ss ss si} s{ss ss si}}",
+	    "id", id_out, "context_team_id", team, "name", name, "is_channel",
+	    !priv, "is_group", priv, "is_im", 0, "is_mpim", 0, "is_private",
+	    priv, "is_general", 0, "is_shared", 0, "created", now_s(),
+	    "creator", creator, "is_archived", 0, "topic", "value", "",
+	    "creator", "", "last_set", 0, "purpose", "value", "", "creator",
+	    "", "last_set", 0);
+	if (ch == NULL)
+		return STORE_ERR_INVALID;
+	rc = store_txn_channel_put(t, ch);
+	if (rc == STORE_OK)
+		rc = store_txn_member_add(t, id_out, creator);
+	if (rc == STORE_OK) {
+		ev = json_pack("{ss sO so}", "type",
+		    priv ? "group_joined" : "channel_created", "channel", ch,
+		    "event_ts", event_ts());
+		rc = store_txn_event_append(t, team, ev, id_out, NULL);
+		json_decref(ev);
+	}
+	json_decref(ch);
+	return rc;
+}
+
+int
+store_op_channel_join(struct store_txn *t, const char *channel,
+    const char *user)
+{
+	char team[STORE_ID_SIZE];
+	json_t *ev;
+	int rc;
+
+	rc = store_txn_channel_team(t, channel, team);
+	if (rc != STORE_OK)
+		return rc;
+	if (store_txn_is_member(t, channel, user))
+		return STORE_OK;
+	rc = store_txn_member_add(t, channel, user);
+	if (rc != STORE_OK)
+		return rc;
+	ev = json_pack("{ss ss ss ss so}", "type", "member_joined_channel",
+	    "user", user, "channel", channel, "team", team, "event_ts",
+	    event_ts());
+	rc = store_txn_event_append(t, team, ev, channel, NULL);
+	json_decref(ev);
+	return rc;
+}
+
+/* Updates a thread parent after a reply by user at ts. */
+static int
+thread_parent_update(struct store_txn *t, const char *channel,
+    uint64_t thread_ts, const char *user, const char *ts)
+{
+	json_t *parent, *users, *u;
+	size_t i;
+	int rc, seen = 0;
+
+	parent = store_txn_message_get(t, channel, thread_ts);
+	if (parent == NULL)
+		return STORE_ERR_NOTFOUND;
+	json_object_set(parent, "thread_ts", json_object_get(parent, "ts"));
+	json_object_set_new(parent, "reply_count",
+	    json_integer(json_integer_value(json_object_get(parent,
+			     "reply_count")) + 1));
+	users = json_object_get(parent, "reply_users");
+	if (!json_is_array(users)) {
+		users = json_array();
+		json_object_set_new(parent, "reply_users", users);
+	}
+	json_array_foreach (users, i, u)
+		if (json_is_string(u) && strcmp(json_string_value(u), user) == 0)
+			seen = 1;
+	if (!seen)
+		json_array_append_new(users, json_string(user));
+	json_object_set_new(parent, "reply_users_count",
+	    json_integer((json_int_t)json_array_size(users)));
+	json_object_set_new(parent, "latest_reply", json_string(ts));
+	rc = store_txn_message_put(t, channel, parent, NULL);
+	json_decref(parent);
+	return rc;
+}
+
+int
+store_op_message_post(struct store_txn *t, const char *channel, json_t *msg,
+    uint64_t *ts_out)
+{
+	char team[STORE_ID_SIZE], tsbuf[STORE_TS_SIZE], ref[48];
+	const char *user = jstr(msg, "user"), *tts = jstr(msg, "thread_ts");
+	uint64_t ts, thread_ts = 0;
+	json_t *ev;
+	int rc;
+
+	if (!json_is_object(msg) || jstr(msg, "ts") != NULL)
+		return STORE_ERR_INVALID;
+	rc = store_txn_channel_team(t, channel, team);
+	if (rc != STORE_OK)
+		return rc;
+	if (tts != NULL && store_ts_parse(tts, &thread_ts) == -1)
+		return STORE_ERR_INVALID;
+	if (tts != NULL) {
+		json_t *p = store_txn_message_get(t, channel, thread_ts);
+		if (p == NULL)
+			return STORE_ERR_NOTFOUND;
+		json_decref(p);
+	}
+	rc = store_txn_message_put(t, channel, msg, &ts);
+	if (ts_out != NULL)
+		*ts_out = ts;
+	if (rc != STORE_OK)
+		return rc;
+	store_ts_format(ts, tsbuf);
+	if (tts != NULL && user != NULL) {
+		rc = thread_parent_update(t, channel, thread_ts, user, tsbuf);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	ev = json_deep_copy(msg);
+	json_object_set_new(ev, "channel", json_string(channel));
+	json_object_set_new(ev, "event_ts", json_string(tsbuf));
+	snprintf(ref, sizeof(ref), "%s/%s", channel, tsbuf);
+	rc = store_txn_event_append(t, team, ev, ref, NULL);
+	json_decref(ev);
+	return rc;
+}
+
+int
+store_op_message_delete(struct store_txn *t, const char *channel,
+    uint64_t ts)
+{
+	char team[STORE_ID_SIZE], tsbuf[STORE_TS_SIZE];
+	json_t *ev;
+	int rc;
+
+	rc = store_txn_channel_team(t, channel, team);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_txn_message_delete(t, channel, ts);
+	if (rc != STORE_OK)
+		return rc;
+	store_ts_format(ts, tsbuf);
+	ev = json_pack("{ss ss ss sb ss so}", "type", "message", "subtype",
+	    "message_deleted", "channel", channel, "hidden", 1, "deleted_ts",
+	    tsbuf, "event_ts", event_ts());
+	rc = store_txn_event_append(t, team, ev, NULL, NULL);
+	json_decref(ev);
+	return rc;
+}
