@@ -95,7 +95,9 @@ $(FUZZ)/obj/%.o: %.c
 	$(FUZZCC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 include mk/rules.mk
-include $(sort $(wildcard */module.mk))
+# common/ first: the other fragments name its objects in prerequisites.
+include common/module.mk
+include $(sort $(filter-out common/module.mk,$(wildcard */module.mk)))
 include mk/tests.mk
 
 all: $(PROGRAMS)
