@@ -212,7 +212,8 @@ store_db_walk(struct store_txn *txn, enum store_db db, const void *prefix,
 
 	if (plen + flen > sizeof(start))
 		return STORE_ERR_INVALID;
-	memcpy(start, prefix, plen);
+	if (plen > 0)
+		memcpy(start, prefix, plen);
 	if (flen > 0)
 		memcpy(start + plen, from, flen);
 	rc = mdb_cursor_open(txn->txn, txn->st->dbi[db], &cur);
@@ -228,7 +229,8 @@ store_db_walk(struct store_txn *txn, enum store_db db, const void *prefix,
 	    memcmp(k.mv_data, start, k.mv_size) == 0)
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	while (rc == 0) {
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+		if (plen > 0 && (k.mv_size < plen ||
+		    memcmp(k.mv_data, prefix, plen) != 0))
 			break;
 		r = fn(arg, &k, &v);
 		if (r != 0)
