@@ -139,7 +139,8 @@ mpframe_check_body(const uint8_t *b, size_t len, const char **error)
 			goto truncated;
 		pos += hdr + skip;
 		pending--;
-		if (items > len - pos || pending + items > len - pos) {
+		if (items > 0 && (items > len - pos ||
+		    pending + items > len - pos)) {
 			*error = "msgpack count larger than the frame";
 			return -1;
 		}
