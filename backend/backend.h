@@ -452,5 +452,218 @@ json_t *api_arg_json_array(json_t *args, const char *name,
     const char *bad_error, const char **err);
 
 /* ------------------------------------------------------------------ */
+/*
+ * Web API calls.
+ *
+ * api_call_start() takes a parsed request and answers it through the
+ * call's done callback, exactly once, on the loop thread.  A method is
+ * one of three kinds:
+ *   read    runs inside a read transaction, on the loop thread or, for
+ *           slow methods (API_F_SLOW), on a worker thread, and sets
+ *           c->result or c->werr;
+ *   apply   a write: runs on the store's writer thread inside the
+ *           commit (store_apply_fn with the call as arg), sets
+ *           c->result or c->werr; the answer goes out after the commit;
+ *   custom  anything else; it ends the call with api_call_ok() or
+ *           api_call_fail().
+ */
+struct ev_loop;
+struct token_keys;
+struct api_call;
+struct api_ctx;
+
+enum api_tier {
+	API_TIER_NONE,   /* not limited */
+	API_TIER_1,
+	API_TIER_2,
+	API_TIER_3,
+	API_TIER_4,
+	API_TIER_POST,   /* chat.postMessage and friends */
+	API_TIER_MAX
+};
+
+#define API_F_NOAUTH 0x1u /* needs no token */
+#define API_F_WRITE  0x2u /* changes state: POST only */
+#define API_F_SLOW   0x4u /* runs on a worker thread */
+
+struct api_method {
+	const char *name;
+	enum api_tier tier;
+	unsigned flags;
+	int (*read)(struct api_call *c, struct store_txn *txn);
+	int (*apply)(struct store_txn *txn, void *call);
+	void (*custom)(struct api_call *c);
+};
+
+/* Who makes a call, from the verified token and the user record. */
+struct api_who {
+	char team[STORE_ID_SIZE];
+	char user[STORE_ID_SIZE];
+	char token_id[40];
+	int is_admin;  /* admins and owners */
+	int is_owner;
+	int is_bot;
+};
+
+/* What [backend] sets for the Web API; see docs/configuration.md. */
+struct api_limits {
+	int tier_per_min[API_TIER_MAX]; /* requests per token per minute */
+	int signin_failures;     /* per user and per source a minute */
+	int workers;             /* worker threads */
+	size_t max_body;         /* bytes in a request body */
+};
+
+struct api_call {
+	struct api_ctx *ctx;
+	const struct api_method *m;
+	json_t *args;
+	struct api_who who;
+	char source[64];     /* peer address, for sign-in throttles */
+	json_t *result;      /* fields of a successful answer */
+	const char *werr;    /* a handler's error name */
+	json_t *extra;       /* fields added to an error answer */
+	char *body;          /* the serialised answer, once known */
+	size_t len;
+	int status;          /* HTTP status */
+	int retry_after;     /* seconds, with 429 */
+	uint64_t t0_us;      /* start, monotonic */
+	int midx;            /* index of the method, for metrics */
+
+	/*
+	 * Set by the caller: receives the answer (c->status, c->body,
+	 * c->len, c->retry_after) on the loop thread; the call is freed
+	 * after it returns.
+	 */
+	void (*done)(struct api_call *c);
+	void *udata;
+	void *priv;          /* a custom method's own state */
+};
+
+/*
+ * The Web API of one backend: the store, the token keys (keys may be
+ * swapped with api_ctx_set_keys on reload), limits.  Starts the worker
+ * threads.  Returns NULL after logging on failure.
+ */
+struct api_ctx *api_ctx_new(struct ev_loop *loop, struct store *st,
+    const struct token_keys *keys, const struct api_limits *lim);
+void api_ctx_set_keys(struct api_ctx *ctx, const struct token_keys *keys);
+void api_ctx_set_limits(struct api_ctx *ctx, const struct api_limits *lim);
+void api_ctx_free(struct api_ctx *ctx);
+struct store *api_ctx_store(struct api_ctx *ctx);
+const struct token_keys *api_ctx_keys(struct api_ctx *ctx);
+const struct api_limits *api_ctx_limits(struct api_ctx *ctx);
+struct api_rate *api_ctx_rate(struct api_ctx *ctx);
+
+/* Fills lim with the defaults of docs/configuration.md. */
+void api_limits_default(struct api_limits *lim);
+
+/*
+ * A new call of method name on ctx with the request's parts; source is
+ * the peer address.  The caller sets done and udata, then calls
+ * api_call_start().  auth is the Authorization header (may be NULL).
+ */
+struct api_call *api_call_new(struct api_ctx *ctx, const char *source);
+void api_call_start(struct api_call *c, const char *method,
+    int is_get, const char *ctype, const char *body, size_t len,
+    const char *query, size_t qlen, const char *auth);
+
+/* Ends a custom call: ok with result's fields (stolen), or an error. */
+void api_call_ok(struct api_call *c, json_t *result);
+void api_call_fail(struct api_call *c, const char *error);
+/* Ends a call with HTTP 429 and Retry-After. */
+void api_call_limited(struct api_call *c, int retry_after);
+
+/*
+ * The method table: lookup by name (NULL if none), and the method with
+ * index i (0 .. api_method_count() - 1) for metrics.
+ */
+const struct api_method *api_method_find(const char *name, int *idx);
+size_t api_method_count(void);
+const struct api_method *api_method_at(size_t i);
+
+/* Per-method counters, for /metrics. */
+#define API_HIST_N 14
+extern const double api_hist_bounds[API_HIST_N - 1]; /* seconds */
+struct api_method_stats {
+	uint64_t ok;
+	uint64_t error;
+	uint64_t limited;
+	uint64_t hist[API_HIST_N]; /* latency buckets, last is +Inf */
+	uint64_t sum_us;
+};
+const struct api_method_stats *api_ctx_stats(struct api_ctx *ctx,
+    size_t i);
+/* Requests for methods that do not exist. */
+uint64_t api_ctx_unknown(struct api_ctx *ctx);
+
+/*
+ * Runs fn(arg) on a worker thread, then done(arg) on the loop thread.
+ */
+void api_work_submit(struct api_ctx *ctx, void (*fn)(void *arg),
+    void (*done)(void *arg), void *arg);
+
+/*
+ * Rate limits: token buckets keyed by a string.  api_rate_take() takes
+ * one from key's bucket of per_min per minute (burst as large); returns
+ * 0, or the seconds to wait (>= 1) when it is empty.  api_rate_peek()
+ * only says whether one is left (0) or how long to wait.
+ */
+struct api_rate;
+struct api_rate *api_rate_new(void);
+void api_rate_free(struct api_rate *r);
+int api_rate_take(struct api_rate *r, const char *key, int per_min,
+    double now);
+int api_rate_peek(struct api_rate *r, const char *key, int per_min,
+    double now);
+/* Drops buckets that are full again; returns how many remain. */
+size_t api_rate_sweep(struct api_rate *r, double now);
+
+/*
+ * Shared by the method files.
+ *
+ * api_chan_get() returns the channel (new reference) if who may see it:
+ * a public channel of who's team, or any channel who is a member of.
+ * Otherwise NULL: the caller answers channel_not_found, as if the
+ * channel did not exist.
+ */
+json_t *api_chan_get(struct store_txn *txn, const struct api_who *who,
+    const char *id);
+/* A user of who's team (new reference), or NULL. */
+json_t *api_user_get(struct store_txn *txn, const struct api_who *who,
+    const char *id);
+/* The channel as who sees it: adds is_member and, for IMs, is_open. */
+json_t *api_chan_view(struct store_txn *txn, const struct api_who *who,
+    json_t *chan);
+/*
+ * Appends event (stolen) to team's log with an event_ts of now; ref as
+ * for store_txn_event_append().  Returns a store code.
+ */
+int api_event(struct store_txn *txn, const char *team, json_t *event,
+    const char *ref);
+/* Characters (not bytes) of valid UTF-8 text. */
+size_t api_utf8_len(const char *s);
+/* users.conversations, which shares conversations.list's walk. */
+int api_users_conversations(struct api_call *c, struct store_txn *txn);
+/* "now" as a Slack ts string. */
+void api_ts_now(char out[STORE_TS_SIZE]);
+/* Sets c->werr and returns -1: "return api_err(c, "x");". */
+int api_err(struct api_call *c, const char *error);
+/* Same for apply functions: returns STORE_ERR_USER. */
+int api_werr(struct api_call *c, const char *error);
+/* Parses a "seconds.micros" argument; 0 absent, -1 malformed. */
+int api_arg_ts(json_t *args, const char *name, uint64_t *ts);
+/* A cursor: encodes and decodes an opaque position string. */
+void api_cursor_make(const char *pos, char *out, size_t outlen);
+int api_cursor_parse(const char *cursor, char *pos, size_t poslen);
+
+/* Method tables of the method files, ending with a NULL name. */
+extern const struct api_method api_methods_auth[];
+extern const struct api_method api_methods_chat[];
+extern const struct api_method api_methods_conv[];
+extern const struct api_method api_methods_users[];
+extern const struct api_method api_methods_reactions[];
+extern const struct api_method api_methods_rtm[];
+
+/* ------------------------------------------------------------------ */
 
 #endif
