@@ -262,6 +262,27 @@ api_ctx_set_keys(struct api_ctx *ctx, const struct token_keys *keys)
 	ctx->keys = keys;
 }
 
+int
+api_keys_reload(struct api_ctx *ctx, const char *path)
+{
+	char err[512];
+	struct token_keys *k;
+
+	k = token_keys_load(path, err, sizeof(err));
+	if (k == NULL) {
+		log_warnx("keys: %s; keeping the loaded keys", err);
+		return -1;
+	}
+	/*
+	 * XXX: the previous set is not freed: a worker may still mint with
+	 * it; rotations are rare and a key set is small.
+	 */
+	ctx->keys = k;
+	log_info("keys: loaded %s, signing with key %s", path,
+	    token_keys_current(k));
+	return 0;
+}
+
 void
 api_ctx_set_limits(struct api_ctx *ctx, const struct api_limits *lim)
 {

@@ -183,7 +183,7 @@ api_signin_checked(void *arg)
 	struct api_signin *s = arg;
 	struct api_call *c = s->c;
 	struct api_ctx *ctx = c->ctx;
-	char ukey[96], skey[96];
+	char ukey[256], skey[96];
 	double now = util_mono_sec();
 	int per_min;
 
@@ -230,7 +230,7 @@ api_signin(struct api_call *c)
 	struct api_ctx *ctx = c->ctx;
 	struct store_txn *txn;
 	struct api_signin *s;
-	char ukey[96], skey[96];
+	char ukey[256], skey[96];
 	int per_min, wu, ws;
 	double now = util_mono_sec();
 	json_t *u;

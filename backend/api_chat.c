@@ -244,8 +244,8 @@ chat_update(struct store_txn *txn, void *arg)
 	}
 	author = json_get_str(m, "user");
 	if (author == NULL || strcmp(author, c->who.user) != 0 ||
-	    json_get_str(m, "subtype") != NULL &&
-	    strcmp(json_get_str(m, "subtype"), "thread_broadcast") != 0) {
+	    (json_get_str(m, "subtype") != NULL &&
+	    strcmp(json_get_str(m, "subtype"), "thread_broadcast") != 0)) {
 		json_decref(ch);
 		json_decref(m);
 		return api_werr(c, "cant_update_message");

@@ -78,17 +78,6 @@ api_can_manage(struct api_call *c, json_t *ch)
 	    (creator != NULL && strcmp(creator, c->who.user) == 0);
 }
 
-static const char *
-api_chan_type(json_t *ch)
-{
-	if (api_is_im(ch))
-		return "im";
-	if (api_is_mpim(ch))
-		return "mpim";
-	return json_get_bool(ch, "is_private", 0) ? "private_channel"
-						   : "public_channel";
-}
-
 /* The channel argument, visible to the caller; NULL: channel_not_found. */
 static json_t *
 api_arg_chan(struct store_txn *txn, struct api_call *c)

@@ -640,6 +640,34 @@ json_t *api_chan_view(struct store_txn *txn, const struct api_who *who,
  */
 int api_event(struct store_txn *txn, const char *team, json_t *event,
     const char *ref);
+/*
+ * The HTTP front (api_http.c): /api/<method>, /healthz, /metrics on a
+ * server made with lim; map_max is shown by /healthz.
+ */
+struct http_limits;
+struct http_server;
+struct api_http;
+struct api_http *api_http_new(struct ev_loop *loop, struct api_ctx *api,
+    const struct http_limits *lim, size_t map_max);
+struct http_server *api_http_server(struct api_http *h);
+void api_http_free(struct api_http *h);
+
+/* The admin socket (admin.c) at path, mode 0600; NULL after logging. */
+struct admin;
+struct admin *admin_new(struct ev_loop *loop, struct api_ctx *api,
+    const char *path, const char *keys_path);
+void admin_free(struct admin *a);
+
+/*
+ * Loads the token key file at path and makes it current for ctx (new
+ * tokens use its newest key).  Returns 0, or -1 after logging (the keys
+ * in use stay).
+ */
+int api_keys_reload(struct api_ctx *ctx, const char *path);
+
+/* Records the IM of two users of a team (store_rec.c). */
+int store_txn_im_put(struct store_txn *txn, const char *team,
+    const char *u1, const char *u2, const char *channel);
 /* Characters (not bytes) of valid UTF-8 text. */
 size_t api_utf8_len(const char *s);
 /* users.conversations, which shares conversations.list's walk. */

@@ -1,0 +1,216 @@
+/*
+ * parley-backend: the system of record and its Web API.
+ *
+ * One libev loop serves HTTP (the Web API, /healthz, /metrics) and the
+ * local admin socket; the store's writer thread commits writes; worker
+ * threads take slow requests.  Settings: the [backend] and [tokens]
+ * sections of parley.conf (docs/configuration.md).
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "token.h"
+#include "xmalloc.h"
+
+#include "backend/backend.h"
+
+struct backend_settings {
+	struct conf_addr listen;
+	char *data_dir;
+	char *admin_socket;
+	size_t map_initial;
+	size_t map_max;
+	int retain_events;
+	long long retain_ms;
+	bool migrate;
+	int workers;
+	size_t max_body;
+	long long idle_ms;
+	int max_conns;
+	int rate[API_TIER_MAX];
+	int signin_failures;
+	struct token_settings tokens;
+};
+
+#define BK(f) offsetof(struct backend_settings, f)
+
+static const struct conf_key backend_keys[] = {
+	{ "listen", CONF_ADDRESS, BK(listen), "127.0.0.1:8080", 0, 0, 0 },
+	{ "data_dir", CONF_PATH, BK(data_dir), NULL, 0, 0, CONF_REQUIRED },
+	{ "admin_socket", CONF_PATH, BK(admin_socket), NULL, 0, 0, 0 },
+	{ "map_initial", CONF_SIZE, BK(map_initial), "64M", 1 << 20, 0, 0 },
+	{ "map_max", CONF_SIZE, BK(map_max), "16G", 1 << 20, 0, 0 },
+	{ "retain_events", CONF_INT, BK(retain_events), "1000000", 1,
+	    1000000000, 0 },
+	{ "retain_age", CONF_DURATION, BK(retain_ms), "720h", 1000, 0, 0 },
+	{ "migrate", CONF_BOOL, BK(migrate), "no", 0, 0, 0 },
+	{ "workers", CONF_INT, BK(workers), "2", 1, 64, 0 },
+	{ "max_body", CONF_SIZE, BK(max_body), "1M", 1024, 64 << 20, 0 },
+	{ "idle_timeout", CONF_DURATION, BK(idle_ms), "60s", 1000, 0, 0 },
+	{ "max_conns", CONF_INT, BK(max_conns), "10000", 1, 20000, 0 },
+	{ "rate_tier1", CONF_INT, BK(rate[API_TIER_1]), "20", 0, 1000000, 0 },
+	{ "rate_tier2", CONF_INT, BK(rate[API_TIER_2]), "100", 0, 1000000,
+	    0 },
+	{ "rate_tier3", CONF_INT, BK(rate[API_TIER_3]), "300", 0, 1000000,
+	    0 },
+	{ "rate_tier4", CONF_INT, BK(rate[API_TIER_4]), "600", 0, 1000000,
+	    0 },
+	{ "rate_post", CONF_INT, BK(rate[API_TIER_POST]), "600", 0, 1000000,
+	    0 },
+	{ "signin_failures", CONF_INT, BK(signin_failures), "5", 1, 1000000,
+	    0 },
+	{ NULL, 0, 0, NULL, 0, 0, 0 },
+};
+
+static const struct conf_section backend_sections[] = {
+	{ "backend", backend_keys, 0, false, 0, 0, 1 },
+	{ "tokens", token_conf_keys, BK(tokens), false, 0, 0, 1 },
+	{ NULL, NULL, 0, false, 0, 0, 0 },
+};
+
+static const struct conf_schema backend_schema = {
+	sizeof(struct backend_settings), backend_sections, NULL,
+};
+
+struct backend {
+	struct store *st;
+	struct token_keys *keys;
+	struct api_ctx *api;
+	struct api_http *http;
+	struct admin *admin;
+};
+
+static struct backend_settings settings;
+static struct backend bk;
+
+static void
+backend_limits(const struct backend_settings *s, struct api_limits *lim)
+{
+	int t;
+
+	api_limits_default(lim);
+	for (t = API_TIER_1; t < API_TIER_MAX; t++)
+		lim->tier_per_min[t] = s->rate[t];
+	lim->signin_failures = s->signin_failures;
+	lim->workers = s->workers;
+	lim->max_body = s->max_body;
+}
+
+static int
+backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
+{
+	struct backend_settings *s = arg_settings;
+	struct store_config sc;
+	struct api_limits lim;
+	struct http_limits hl;
+	char err[CONF_ERRLEN], port[8], addr[300], *sock;
+
+	bk.keys = token_keys_load(s->tokens.keys, err, sizeof(err));
+	if (bk.keys == NULL) {
+		log_warnx("keys: %s", err);
+		return -1;
+	}
+
+	memset(&sc, 0, sizeof(sc));
+	sc.data_dir = s->data_dir;
+	sc.map_initial = s->map_initial;
+	sc.map_max = s->map_max;
+	sc.retain_events = (uint64_t)s->retain_events;
+	sc.retain_seconds = (uint64_t)(s->retain_ms / 1000);
+	bk.st = store_open(&sc, 1, s->migrate, err, sizeof(err));
+	if (bk.st == NULL) {
+		log_warnx("store: %s", err);
+		return -1;
+	}
+	if (store_writer_start(bk.st, loop) == -1) {
+		log_warnx("store: cannot start the writer");
+		return -1;
+	}
+
+	backend_limits(s, &lim);
+	bk.api = api_ctx_new(loop, bk.st, bk.keys, &lim);
+	if (bk.api == NULL)
+		return -1;
+
+	http_limits_default(&hl);
+	hl.max_body = s->max_body;
+	hl.idle_timeout = conf_ms_to_sec(s->idle_ms);
+	hl.max_conns = (unsigned)s->max_conns;
+	bk.http = api_http_new(loop, bk.api, &hl, s->map_max);
+	snprintf(port, sizeof(port), "%u", s->listen.port);
+	if (http_server_listen(api_http_server(bk.http),
+	    s->listen.host[0] ? s->listen.host : NULL, port, NULL) == -1)
+		return -1;
+	log_info("web api on %s", conf_addr_str(&s->listen, addr,
+	    sizeof(addr)));
+
+	sock = s->admin_socket != NULL ? xstrdup(s->admin_socket)
+				       : xasprintf("%s/admin.sock",
+					   s->data_dir);
+	bk.admin = admin_new(loop, bk.api, sock, s->tokens.keys);
+	free(sock);
+	if (bk.admin == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+backend_stop(struct ev_loop *loop, void *arg)
+{
+	if (bk.http != NULL)
+		http_server_stop_listening(api_http_server(bk.http));
+	admin_free(bk.admin);
+	bk.admin = NULL;
+	daemon_exit(loop);
+}
+
+static int
+backend_reload(struct ev_loop *loop, const void *old, void *fresh,
+    void *arg)
+{
+	const struct backend_settings *s = fresh;
+	struct api_limits lim;
+
+	if (api_keys_reload(bk.api, s->tokens.keys) == -1)
+		return -1;
+	backend_limits(s, &lim);
+	api_ctx_set_limits(bk.api, &lim);
+	store_set_map_max(bk.st, s->map_max);
+	return 0;
+}
+
+static void
+backend_cleanup(struct ev_loop *loop, void *arg)
+{
+	admin_free(bk.admin);
+	api_http_free(bk.http);
+	api_ctx_free(bk.api);
+	if (bk.st != NULL)
+		store_close(bk.st);
+	token_keys_free(bk.keys);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon_ops ops;
+
+	memset(&ops, 0, sizeof(ops));
+	ops.name = "parley-backend";
+	ops.default_conf = "/etc/parley/parley.conf";
+	ops.schema = &backend_schema;
+	ops.settings = &settings;
+	ops.start = backend_start;
+	ops.stop = backend_stop;
+	ops.reload = backend_reload;
+	ops.cleanup = backend_cleanup;
+	return daemon_main(argc, argv, &ops);
+}
