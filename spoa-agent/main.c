@@ -1,0 +1,141 @@
+/*
+ * parley-spoa: the HAProxy SPOE agent.  See docs/spoa.md.
+ *
+ *   parley-spoa [-c parley.conf] [-v] [-t]
+ *
+ * The main thread runs the stats listener and the daemon's signals; the
+ * [spoa] threads worker threads answer HAProxy.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "spoa.h"
+#include "xmalloc.h"
+
+struct spoa_main {
+	struct spoa_policy pol;
+	struct spoa_admit *admit;
+	struct spoa_worker *workers;
+	struct spoa_stats **stats;
+	int nworkers;
+	int lfd;
+	struct spoa_httpd *httpd;
+};
+
+static struct spoa_settings spoa_settings;
+static struct spoa_main spoa_main_state = {.lfd = -1};
+
+static int
+spoa_start(struct ev_loop *loop, void *settings, void *arg)
+{
+	const struct spoa_settings *s = settings;
+	struct spoa_main *m = arg;
+	struct token_keys *keys;
+	char err[CONF_ERRLEN], addr[300];
+	int sfd, i;
+
+	keys = token_keys_load(s->tokens.keys, err, sizeof(err));
+	if (keys == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	spoa_auth_set_keys(keys);
+
+	spoa_policy_init(&m->pol, s);
+	m->admit = spoa_admit_new(&m->pol);
+
+	if ((m->lfd = daemon_listen_tcp(&s->listen, 0)) == -1)
+		return -1;
+	if ((sfd = daemon_listen_tcp(&s->stats_listen, 0)) == -1)
+		return -1;
+
+	m->nworkers = s->threads;
+	m->workers = xcalloc(m->nworkers, sizeof(*m->workers));
+	m->stats = xcalloc(m->nworkers, sizeof(*m->stats));
+	for (i = 0; i < m->nworkers; i++) {
+		if (spoa_worker_start(&m->workers[i], m->lfd, s->max_conns,
+			&m->pol, m->admit) == -1)
+			return -1;
+		m->stats[i] = &m->workers[i].stats;
+	}
+	m->httpd = spoa_stats_listen(loop, sfd, m->stats, m->nworkers);
+
+	log_info("SPOP on %s, %d thread%s", conf_addr_str(&s->listen, addr,
+	    sizeof(addr)), m->nworkers, m->nworkers == 1 ? "" : "s");
+	log_info("stats on http://%s/metrics",
+	    conf_addr_str(&s->stats_listen, addr, sizeof(addr)));
+	return 0;
+}
+
+static void
+spoa_stop(struct ev_loop *loop, void *arg)
+{
+	struct spoa_main *m = arg;
+	int i;
+
+	for (i = 0; i < m->nworkers; i++)
+		spoa_worker_join(&m->workers[i]);
+	m->nworkers = 0;
+	daemon_exit(loop);
+}
+
+/*
+ * SIGHUP: a new key file takes effect at once; the other settings (the
+ * listeners, threads and decision policy) at the next start.
+ */
+static int
+spoa_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
+{
+	const struct spoa_settings *s = fresh;
+	struct token_keys *keys;
+	char err[CONF_ERRLEN];
+
+	keys = token_keys_load(s->tokens.keys, err, sizeof(err));
+	if (keys == NULL) {
+		log_warnx("%s; keeping the keys in use", err);
+		return -1;
+	}
+	spoa_auth_set_keys(keys);
+	log_info("signing keys reloaded; other [spoa] settings apply at the "
+		 "next start");
+	return 0;
+}
+
+static void
+spoa_cleanup(struct ev_loop *loop, void *arg)
+{
+	struct spoa_main *m = arg;
+	int i;
+
+	for (i = 0; i < m->nworkers; i++)
+		spoa_worker_join(&m->workers[i]);
+	spoa_stats_close(m->httpd);
+	if (m->lfd != -1)
+		close(m->lfd);
+	free(m->workers);
+	free(m->stats);
+	spoa_admit_free(m->admit);
+	spoa_policy_free(&m->pol);
+	spoa_auth_cleanup();
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct daemon_ops ops = {
+		.name = "parley-spoa",
+		.default_conf = "parley.conf",
+		.schema = &spoa_schema,
+		.settings = &spoa_settings,
+		.arg = &spoa_main_state,
+		.start = spoa_start,
+		.stop = spoa_stop,
+		.reload = spoa_reload,
+		.cleanup = spoa_cleanup,
+	};
+
+	return daemon_main(argc, argv, &ops);
+}
