@@ -23,7 +23,7 @@ static const struct conf_key spoa_keys[] = {
 	SPOA_KEY("mobile_user_agents", CONF_LIST, mobile_ua,
 	    "iPhone iPad Android Mobile ParleyMobile", 0, 64),
 	SPOA_KEY("open_paths", CONF_LIST, open_paths,
-	    "/ /index.html /favicon.ico /static/ /api/api.test "
+	    "/ /index.html /favicon.ico /static/* /api/api.test "
 	    "/api/auth.signin",
 	    0, 64),
 	SPOA_KEY("boot_paths", CONF_LIST, boot_paths,

@@ -123,8 +123,8 @@ spoa_match_ua(const struct spoa_list *l, const char *s, size_t len)
 }
 
 /*
- * An entry ending in '/' matches every path under it; any other entry
- * matches that path exactly.
+ * An entry ending in '*' matches every path that starts with what comes
+ * before it; any other entry matches that path exactly.
  */
 int
 spoa_match_path(const struct spoa_list *l, const char *s, size_t len)
@@ -135,8 +135,8 @@ spoa_match_path(const struct spoa_list *l, const char *s, size_t len)
 	for (i = 0; i < l->n; i++) {
 		it = l->items[i];
 		n = l->lens[i];
-		if (n > 0 && it[n - 1] == '/') {
-			if (len >= n && memcmp(s, it, n) == 0)
+		if (n > 0 && it[n - 1] == '*') {
+			if (len >= n - 1 && memcmp(s, it, n - 1) == 0)
 				return 1;
 		} else if (len == n && memcmp(s, it, n) == 0) {
 			return 1;
