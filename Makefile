@@ -56,7 +56,7 @@ LIBS_CMOCKA := -lcmocka
 
 # Everything common/ needs; daemons add their own.
 COMMON_LIBS := $(LIBS_EV) $(LIBS_HTTP) $(LIBS_WSLAY) $(LIBS_SSL) \
-	$(LIBS_MSGPK) $(LIBS_JSON) $(LIBS_INI) -lm
+	$(LIBS_MSGPK) $(LIBS_JSON) $(LIBS_INI) $(LIBS_UTF8) -lm
 
 BIN  := $(BUILD)/bin
 OBJ  := $(BUILD)/obj

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "buf.h"
@@ -172,6 +173,25 @@ buf_queue_consume(struct buf_queue *q, size_t n)
 	}
 }
 
+/*
+ * writev() that raises no SIGPIPE on a socket whose peer has gone (the
+ * error comes back as EPIPE); other descriptors get plain writev().
+ */
+static ssize_t
+buf_writev(int fd, struct iovec *iov, int cnt)
+{
+	struct msghdr msg;
+	ssize_t n;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = iov;
+	msg.msg_iovlen = (size_t)cnt;
+	n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	if (n == -1 && errno == ENOTSOCK)
+		n = writev(fd, iov, cnt);
+	return n;
+}
+
 int
 buf_queue_writev(struct buf_queue *q, int fd, size_t *written)
 {
@@ -182,7 +202,7 @@ buf_queue_writev(struct buf_queue *q, int fd, size_t *written)
 
 	while (q->count > 0) {
 		cnt = buf_queue_iov(q, iov, IOV_MAX, &total);
-		n = writev(fd, iov, cnt);
+		n = buf_writev(fd, iov, cnt);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;

@@ -44,6 +44,7 @@ struct conn_loop {
 	struct ev_loop *loop;
 	ev_prepare prepare;
 	struct conn *dirty; /* flush list */
+	struct conn *all;   /* open connections */
 	unsigned char *scratch;
 };
 
@@ -112,6 +113,8 @@ conn_loop_free(struct ev_loop *loop)
 	if (cl == NULL)
 		return;
 
+	while (cl->all != NULL)
+		conn_close(cl->all);
 	conn_prepare_cb(loop, &cl->prepare, 0);
 	ev_ref(loop);
 	ev_prepare_stop(loop, &cl->prepare);
@@ -222,6 +225,10 @@ conn_new(struct ev_loop *loop, int fd, SSL_CTX *tls,
 	ev_init(&c->timer, conn_timer_cb);
 	c->timer.data = c;
 	ev_io_start(loop, &c->io);
+	c->lnext = c->cl->all;
+	if (c->cl->all != NULL)
+		c->cl->all->lprev = c;
+	c->cl->all = c;
 	return c;
 }
 
@@ -293,6 +300,12 @@ conn_close(struct conn *c)
 	if (c->flags & CONN_F_CLOSED)
 		return;
 	c->flags |= CONN_F_CLOSED;
+	if (c->lprev != NULL)
+		c->lprev->lnext = c->lnext;
+	else
+		c->cl->all = c->lnext;
+	if (c->lnext != NULL)
+		c->lnext->lprev = c->lprev;
 	ev_io_stop(c->cl->loop, &c->io);
 	ev_timer_stop(c->cl->loop, &c->timer);
 	if (c->ssl != NULL) {

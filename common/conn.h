@@ -68,6 +68,7 @@ struct conn {
 	void *owner;       /* the owner's state */
 	SSL *ssl;          /* NULL for plain TCP */
 	struct conn *next; /* flush list */
+	struct conn *lprev, *lnext; /* every open connection of the loop */
 	struct buf_queue out;
 	size_t tls_pending; /* length of an SSL_write to retry */
 	int fd;
@@ -89,8 +90,8 @@ struct conn {
 struct conn_loop *conn_loop_get(struct ev_loop *loop);
 
 /*
- * Frees the loop's shared state.  Every connection of the loop must be
- * closed first; connections closed in this pass are freed here.
+ * Closes every connection of the loop that is still open (owners get
+ * on_close) and frees the loop's shared state.
  */
 void conn_loop_free(struct ev_loop *loop);
 

@@ -105,6 +105,12 @@ void ws_accept_key(const char *key, char out[29]);
 struct ws_conn *ws_accept(struct ws_server *s, struct http_req *req,
     void *user);
 
+/*
+ * Bytes of receive state the connection holds now: 0 when no frame or
+ * message is partly received (the wslay context counted as 4 KiB).
+ */
+size_t ws_rx_held(const struct ws_conn *c);
+
 void ws_set_user(struct ws_conn *c, void *user);
 void *ws_user(const struct ws_conn *c);
 /* "addr:port" of the client. */
