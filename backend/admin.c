@@ -15,7 +15,7 @@
  *   {"op":"user.deactivate","user"}                 -> {"ok":true,"revoked"}
  *   {"op":"user.set_password","user","password"}    -> {"ok":true}
  *   {"op":"user.set_role","user","role"}            -> {"ok":true}
- *   {"op":"channel.create","team","name","private","creator"}
+ *   {"op":"channel.create","team","name","private","general","creator"}
  *                                                   -> {"ok":true,"channel_id"}
  *   {"op":"channel.join","channel","user"}          -> {"ok":true}
  *   {"op":"messages.create_many","channel","user","count","prefix"}
@@ -324,6 +324,16 @@ op_channel_create(struct store_txn *txn, struct admin_req *r)
 	    id);
 	if (rc == STORE_ERR_EXISTS)
 		return admin_fail(r, "name_taken");
+	if (rc == STORE_OK && json_get_bool(r->req, "general", 0)) {
+		/* The team's default channel, which nobody leaves. */
+		json_t *ch = store_txn_channel_get(txn, id);
+
+		if (ch == NULL)
+			return STORE_ERR_INTERNAL;
+		json_object_set_new(ch, "is_general", json_true());
+		rc = store_txn_channel_put(txn, ch);
+		json_decref(ch);
+	}
 	if (rc == STORE_OK)
 		r->res = json_pack("{s:s}", "channel_id", id);
 	return rc;
