@@ -304,8 +304,8 @@ op_user_set_role(struct store_txn *txn, struct admin_req *r)
 	rc = store_txn_user_put(txn, uo);
 	team = json_get_str(uo, "team_id");
 	if (rc == STORE_OK && team != NULL)
-		rc = store_txn_event_append(txn, team, json_pack(
-		    "{s:s,s:O}", "type", "user_change", "user", uo), u, NULL);
+		rc = api_event(txn, team, json_pack("{s:s,s:O}", "type",
+		    "user_change", "user", uo), u);
 	json_decref(uo);
 	return rc;
 }
@@ -409,9 +409,9 @@ op_token_revoke(struct store_txn *txn, struct admin_req *r)
 		return admin_fail(r, "token_not_found");
 	rc = store_txn_token_revoke(txn, id);
 	if (rc == STORE_OK)
-		rc = store_txn_event_append(txn, tok.team, json_pack(
-		    "{s:s,s:s,s:s}", "type", "tokens_revoked", "user",
-		    tok.user, "token_id", id), tok.user, NULL);
+		rc = api_event(txn, tok.team, json_pack("{s:s,s:s,s:s}",
+		    "type", "tokens_revoked", "user", tok.user, "token_id",
+		    id), tok.user);
 	return rc;
 }
 
