@@ -336,8 +336,8 @@ store_epoch(struct store *st)
  * Takes <dir>/parley.lock exclusively and writes our pid in it.
  * Returns the descriptor, or -1 with err naming the holder.
  */
-static int
-store_lock(const char *dir, char *err, size_t errlen)
+int
+store_lock_dir(const char *dir, char *err, size_t errlen)
 {
 	char path[4096], pid[32];
 	ssize_t n;
@@ -580,7 +580,7 @@ store_open(const struct store_config *cfg, int create, int migrate,
 		    errno ? strerror(errno) : "not a directory");
 		goto fail;
 	}
-	st->lockfd = store_lock(st->dir, err, errlen);
+	st->lockfd = store_lock_dir(st->dir, err, errlen);
 	if (st->lockfd == -1)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/data.mdb", st->dir);
@@ -684,17 +684,25 @@ store_is_full(struct store *st)
 }
 
 int
-store_env_reopen(struct store *st)
+store_env_reload(struct store *st, char *err, size_t errlen)
 {
-	char err[256];
 	int rc;
 
 	pthread_rwlock_wrlock(&st->envlock);
-	mdb_env_close(st->env);
+	if (st->env != NULL)
+		mdb_env_close(st->env);
 	st->env = NULL;
-	rc = store_env_open(st, 0, err, sizeof(err));
+	rc = store_env_open(st, 0, err, errlen);
 	pthread_rwlock_unlock(&st->envlock);
-	if (rc == -1) {
+	return rc;
+}
+
+int
+store_env_reopen(struct store *st)
+{
+	char err[256];
+
+	if (store_env_reload(st, err, sizeof(err)) == -1) {
 		log_warnx("store: reopen after a fatal LMDB error: %s", err);
 		return -1;
 	}

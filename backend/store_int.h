@@ -159,6 +159,13 @@ int store_wtxn_begin(struct store *st, struct store_txn *txn);
 int store_wtxn_commit(struct store_txn *txn);
 void store_wtxn_abort(struct store_txn *txn);
 
+/*
+ * Takes <dir>/parley.lock exclusively (flock) and writes our pid in it.
+ * Returns the descriptor (closing it releases the lock), or -1 with err
+ * naming the process that holds it.
+ */
+int store_lock_dir(const char *dir, char *err, size_t errlen);
+
 /* Stops the writer thread, finishing what is queued. */
 void store_writer_stop(struct store *st);
 
@@ -166,7 +173,9 @@ void store_writer_stop(struct store *st);
 int store_epoch_renew(struct store_txn *txn);
 /* Grows the map (doubling, up to map_max); 0 or -1 at the maximum. */
 int store_map_grow(struct store *st, size_t need);
-/* Closes and reopens the environment after MDB_PANIC. */
+/* Closes and reopens the environment files; 0 or -1 with err. */
+int store_env_reload(struct store *st, char *err, size_t errlen);
+/* Same after MDB_PANIC, logged and counted. */
 int store_env_reopen(struct store *st);
 
 /* The event log internals, shared with migration and import. */
@@ -183,6 +192,12 @@ int store_log_sweep(struct store_txn *txn, uint64_t now_us);
 
 /* Migration from schema 1 inside txn. */
 int store_migrate_v1(struct store_txn *txn);
+
+/*
+ * Rewrites data.mdb with its live pages only (no process but this one
+ * may have it open) and reopens it.  0, or -1 with err.
+ */
+int store_compact(struct store *st, char *err, size_t errlen);
 
 /* Fault injection for the verify tests (parleyctl _inject). */
 int store_debug_inject(struct store *st, const char *fault, char *err,
