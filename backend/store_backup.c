@@ -370,6 +370,16 @@ jstr(json_t *o, const char *k)
 	return json_string_value(json_object_get(o, k));
 }
 
+/* Is there a record of db under id? */
+static int
+present(struct store_txn *t, enum store_db db, const char *id)
+{
+	MDB_val v;
+
+	return store_id_valid(id, 0) &&
+	    store_db_get(t, db, id, STORE_ID_LEN, &v) == STORE_OK;
+}
+
 /* Fails unless id names a record of the team being imported. */
 static int
 same_team(struct store_txn *t, const char *id, const char *team)
@@ -459,8 +469,7 @@ store_import_line(struct store_txn *t, const char *line, size_t len,
 	team = jstr(o, "team");
 	if (strcmp(k, "team") == 0) {
 		rec = json_object_get(o, "team");
-		if (store_txn_team_get(t, jstr(rec, "id")) != NULL) {
-			json_decref(store_txn_team_get(t, jstr(rec, "id")));
+		if (present(t, DB_TEAMS, jstr(rec, "id"))) {
 			snprintf(err, errlen, "team %s already exists",
 			    jstr(rec, "id"));
 			rc = STORE_ERR_EXISTS;
@@ -469,8 +478,7 @@ store_import_line(struct store_txn *t, const char *line, size_t len,
 		}
 	} else if (strcmp(k, "user") == 0) {
 		rec = json_object_get(o, "user");
-		if (store_txn_user_get(t, jstr(rec, "id")) != NULL) {
-			json_decref(store_txn_user_get(t, jstr(rec, "id")));
+		if (present(t, DB_USERS, jstr(rec, "id"))) {
 			rc = STORE_ERR_EXISTS;
 		} else {
 			rc = store_txn_user_put(t, rec);
@@ -480,8 +488,7 @@ store_import_line(struct store_txn *t, const char *line, size_t len,
 			    jstr(o, "password"));
 	} else if (strcmp(k, "channel") == 0) {
 		rec = json_object_get(o, "channel");
-		if (store_txn_channel_get(t, jstr(rec, "id")) != NULL) {
-			json_decref(store_txn_channel_get(t, jstr(rec, "id")));
+		if (present(t, DB_CHANNELS, jstr(rec, "id"))) {
 			rc = STORE_ERR_EXISTS;
 		} else {
 			rc = store_txn_channel_put(t, rec);
@@ -489,8 +496,7 @@ store_import_line(struct store_txn *t, const char *line, size_t len,
 	} else if (strcmp(k, "chanlast") == 0) {
 		if (store_id_valid(ch, 0) &&
 		    store_ts_parse(jstr(o, "ts"), &ts) == 0 &&
-		    store_txn_channel_get(t, ch) != NULL) {
-			json_decref(store_txn_channel_get(t, ch));
+		    present(t, DB_CHANNELS, ch)) {
 			store_be64_put(val, ts);
 			rc = store_db_put(t, DB_CHANLAST, ch, STORE_ID_LEN, val,
 			    8, 0);
@@ -535,8 +541,7 @@ store_import_line(struct store_txn *t, const char *line, size_t len,
 	} else if (strcmp(k, "seq") == 0) {
 		json_int_t last = json_integer_value(json_object_get(o, "last"));
 		if (store_id_valid(team, 'T') && last >= 0 &&
-		    store_txn_team_get(t, team) != NULL) {
-			json_decref(store_txn_team_get(t, team));
+		    present(t, DB_TEAMS, team)) {
 			store_be64_put(val, (uint64_t)last);
 			rc = store_db_put(t, DB_TEAMSEQ, team, STORE_ID_LEN,
 			    val, 8, 0);
