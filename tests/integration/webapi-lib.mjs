@@ -108,11 +108,11 @@ export async function startBackend(extra = '') {
     apiUrl: `${url}/api/`,
     log: () => fs.readFileSync(logPath, 'utf8'),
     alive: () => exited === null,
-    client(token) {
+    client(token, timeout = 5000) {
       return new WebClient(token, {
         slackApiUrl: `${url}/api/`,
         retryConfig: { retries: 0 },
-        timeout: 5000,
+        timeout,
         rejectRateLimitedCalls: true,
         logLevel: 'error',
       });
