@@ -471,7 +471,7 @@ conf_set_value(const struct conf_key *k, void *base, const char *value,
  */
 static int
 conf_apply_defaults(const struct conf_key *keys, void *base,
-    const char *sect, char *err, size_t errlen)
+    const char *sect, const char *dir, char *err, size_t errlen)
 {
 	char why[128];
 	size_t i;
@@ -481,7 +481,7 @@ conf_apply_defaults(const struct conf_key *keys, void *base,
 
 		if (k->def == NULL || (k->flags & CONF_REQUIRED))
 			continue;
-		if (conf_set_value(k, base, k->def, "", why,
+		if (conf_set_value(k, base, k->def, dir, why,
 		    sizeof(why)) == -1) {
 			snprintf(err, errlen, "[%s] %s: bad default: %s",
 			    sect, k->name, why);
@@ -623,7 +623,8 @@ conf_add_section(struct conf_state *st, const char *text, size_t len,
 					o->base = (char *)a->v +
 					    i++ * s->elem_size;
 		}
-		return conf_apply_defaults(s->keys, el, s->name, why, whylen);
+		return conf_apply_defaults(s->keys, el, s->name, st->dir, why,
+		    whylen);
 	}
 }
 
@@ -862,7 +863,7 @@ conf_load_buffer(const struct conf_schema *schema, const char *name,
 		if (s->keys == NULL || s->named)
 			continue;
 		if (conf_apply_defaults(s->keys, (char *)settings + s->offset,
-		    s->name, why, sizeof(why)) == -1) {
+		    s->name, st.dir, why, sizeof(why)) == -1) {
 			snprintf(err, errlen, "%s: %s", name, why);
 			goto out;
 		}

@@ -44,7 +44,7 @@ static const struct conf_key t_keys[] = {
 	{"idle", CONF_DURATION, offsetof(struct tset, idle), "30s", 1, 0, 0},
 	{"listen", CONF_ADDRESS, offsetof(struct tset, listen),
 	    "127.0.0.1:8080", 0, 0, 0},
-	{"data", CONF_PATH, offsetof(struct tset, data), NULL, 0, 0, 0},
+	{"data", CONF_PATH, offsetof(struct tset, data), "var", 0, 0, 0},
 	{"teams", CONF_LIST, offsetof(struct tset, teams), NULL, 0, 3, 0},
 	{NULL, 0, 0, NULL, 0, 0, 0},
 };
@@ -151,7 +151,8 @@ test_defaults(void **state)
 	assert_int_equal(s.idle, 30000);
 	assert_string_equal(s.listen.host, "127.0.0.1");
 	assert_int_equal(s.listen.port, 8080);
-	assert_null(s.data);
+	/* A relative default is taken from the file's directory too. */
+	assert_string_equal(s.data, "/etc/parley/var");
 	assert_int_equal(s.teams.n, 0);
 	assert_string_equal(s.keys, "/k");
 	assert_int_equal(s.shards.n, 0);
@@ -391,7 +392,7 @@ test_reload(void **state)
 	assert_int_equal(conf_reload(&t_schema, path, &s, err, sizeof(err)),
 	    0);
 	assert_int_equal(s.conns, 12);
-	assert_null(s.data);
+	assert_string_equal(s.data + strlen(dir), "/var");
 	conf_free(&t_schema, &s);
 
 	/* A missing file. */
