@@ -21,3 +21,10 @@ store-fixture: $(BUILD)/tests/gen_store_v1
 	mkdir -p tests/fixtures/store-v1
 	$(BUILD)/tests/gen_store_v1 tests/fixtures/store-v1
 	rm -f tests/fixtures/store-v1/lock.mdb
+
+# The store benchmark (bench/store.sh runs it); not installed.
+all: $(BIN)/store-bench
+$(BIN)/store-bench: $(OBJ)/bench/store-bench.o $(LIB)/libparley-backend.a \
+		$(LIB)/libparley-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_LMDB) $(COMMON_LIBS)
