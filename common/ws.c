@@ -24,7 +24,7 @@
 #include "ws.h"
 #include "xmalloc.h"
 
-#define WS_POOL_MAX 64
+#define WS_POOL_MAX 16
 #define WS_GUID     "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum ws_state { WS_OPEN, WS_CLOSING, WS_CLOSED };

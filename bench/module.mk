@@ -1,0 +1,15 @@
+# bench/: parley-load, the load generator (bench/load/), and
+# parley-wstest, a WebSocket echo and broadcast server built on common/
+# that the idle-memory and load scenarios run against.
+LOAD_SRCS := $(wildcard bench/load/*.c)
+LOAD_OBJS := $(LOAD_SRCS:%.c=$(OBJ)/%.o)
+
+$(BIN)/parley-load: $(LOAD_OBJS) $(LIB)/libparley-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(COMMON_LIBS) -lm
+
+$(BIN)/parley-wstest: $(OBJ)/bench/ws-server.o $(LIB)/libparley-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(COMMON_LIBS)
+
+PROGRAMS += $(BIN)/parley-load $(BIN)/parley-wstest
