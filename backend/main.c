@@ -144,6 +144,11 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	hl.max_body = s->max_body;
 	hl.idle_timeout = conf_ms_to_sec(s->idle_ms);
 	hl.max_conns = (unsigned)s->max_conns;
+	/*
+	 * One answer is queued whole: the rtm.start of a 100,000-user team
+	 * is some 60 MB of JSON.
+	 */
+	hl.out_cap = 256u << 20;
 	bk.http = api_http_new(loop, bk.api, &hl, s->map_max);
 	snprintf(port, sizeof(port), "%u", s->listen.port);
 	if (http_server_listen(api_http_server(bk.http),
