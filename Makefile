@@ -2,6 +2,7 @@
 #
 #   make            build every daemon, parleyctl and parley-load
 #   make run        build and start the stack on loopback with demo data
+#                   (PORT_BASE=8000 RUN_DIR=run by default)
 #   make test       build and run unit, fuzz-smoke and integration tests
 #   make soak       long load and soak runs
 #   make bench      benchmarks (QUICK=1 for a short subset)
@@ -106,7 +107,8 @@ deps:
 	@bash mk/deps.sh
 
 run: deps all
-	@bash tools/run-stack.sh
+	@bash tools/run-stack.sh $(if $(PORT_BASE),-p $(PORT_BASE)) \
+		$(if $(RUN_DIR),-d $(RUN_DIR))
 
 unit: $(UNIT_TESTS)
 	@bash mk/run-unit.sh $(UNIT_TESTS)
