@@ -9,7 +9,9 @@
  *	- loads the configuration (ops->schema plus the shared [log]
  *	  section, see below) and sets up logging;
  *	- ignores SIGPIPE and raises the soft RLIMIT_NOFILE to the hard limit;
- *	- calls ops->start, then runs the loop;
+ *	- calls ops->start, then runs the loop; the loop runs while some
+ *	  watcher of the daemon is active (the signal watchers do not count),
+ *	  so a daemon whose stop closes everything ends without daemon_exit;
  *	- SIGTERM/SIGINT: calls ops->stop, which lets in-flight work finish
  *	  and then calls daemon_exit(); without ops->stop the loop stops at
  *	  once.  A second SIGTERM/SIGINT stops at once.  daemon_main returns

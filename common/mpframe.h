@@ -51,7 +51,8 @@ void mpframe_dec_free(struct mpframe_dec *d);
 /*
  * Feeds up to len bytes.  Stops right after a frame ends: returns how many
  * bytes it used (<= len) and, when a frame completed, points *msg at its
- * map (valid until the next call or mpframe_dec_free), else sets *msg to
+ * map (valid until the next call or mpframe_dec_free: its strings point
+ * into the decoder's body buffer), else sets *msg to
  * NULL.  Call again with the rest.  Returns -1 on an error (length 0 or
  * above max, body not one map, trailing bytes) with d->error set; the
  * stream cannot continue after that.
@@ -62,7 +63,8 @@ ssize_t mpframe_decode(struct mpframe_dec *d, const void *data, size_t len,
 /*
  * Unpacks one whole frame in buf (header and body, exactly len bytes) into
  * un (msgpack_unpacked_init'd by the caller, msgpack_unpacked_destroy
- * after).  Returns 0, or -1 with *error set.
+ * after).  Strings and bins in un point into buf, which must outlive
+ * un.  Returns 0, or -1 with *error set.
  */
 int mpframe_parse(const void *buf, size_t len, size_t max,
     msgpack_unpacked *un, const char **error);
