@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "http.h"
 #include "log.h"
@@ -41,6 +43,14 @@ handler(struct http_req *req, void *arg)
 	size_t blen;
 
 	nhandled++;
+	if (strcmp(http_req_path(req), "/big") == 0) {
+		static char big[200000];
+
+		memset(big, 'z', sizeof(big));
+		big[sizeof(big) - 1] = '!';
+		http_reply(req, 200, NULL, big, sizeof(big));
+		return;
+	}
 	if (async_mode) {
 		held[nheld++] = req;
 		return;
@@ -473,6 +483,109 @@ test_listen_tcp(void **state)
 	assert_int_equal(http_server_nconns(srv), 1);
 }
 
+/* Drives a non-blocking TLS client until fn returns > 0 (bounded). */
+static int
+tls_step(SSL *ssl, int (*fn)(SSL *, void *, int), void *buf, int len)
+{
+	int i, r = -1, e;
+
+	for (i = 0; i < 2000; i++) {
+		ERR_clear_error();
+		r = fn(ssl, buf, len);
+		if (r > 0)
+			return r;
+		e = SSL_get_error(ssl, r);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			return -1;
+		pump();
+	}
+	return -1;
+}
+
+static int
+tls_connect(SSL *ssl, void *buf, int len)
+{
+	return SSL_connect(ssl);
+}
+
+static int
+tls_write(SSL *ssl, void *buf, int len)
+{
+	return SSL_write(ssl, buf, len);
+}
+
+static int
+tls_read(SSL *ssl, void *buf, int len)
+{
+	return SSL_read(ssl, buf, len);
+}
+
+/*
+ * TLS with a certificate the test makes with openssl: the non-blocking
+ * handshake, two pipelined requests, and a 200 KB reply that takes many
+ * TLS records and full socket buffers.
+ */
+static void
+test_tls(void **state)
+{
+	static char got[400000];
+	char dir[] = "/tmp/parley-http-tls.XXXXXX", cmd[1024], crt[64],
+	    key[64];
+	const char *reqs = "GET /one HTTP/1.1\r\n\r\nGET /big HTTP/1.1\r\n\r\n";
+	SSL_CTX *sctx, *cctx;
+	SSL *ssl;
+	size_t len = 0;
+	int sv[2], n, i;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(crt, sizeof(crt), "%s/c.pem", dir);
+	snprintf(key, sizeof(key), "%s/k.pem", dir);
+	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost "
+	    "-keyout %s -out %s 2>/dev/null", key, crt);
+	assert_int_equal(system(cmd), 0);
+	sctx = SSL_CTX_new(TLS_server_method());
+	assert_int_equal(SSL_CTX_use_certificate_chain_file(sctx, crt), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey_file(sctx, key,
+	    SSL_FILETYPE_PEM), 1);
+	cctx = SSL_CTX_new(TLS_client_method());
+
+	loop = ev_loop_new(EVFLAG_AUTO);
+	async_mode = 0;
+	nhandled = 0;
+	srv = http_server_new(loop, NULL, handler, NULL);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(http_server_adopt(srv, sv[0], sctx), 0);
+	cfd = sv[1];
+	fcntl(cfd, F_SETFL, O_NONBLOCK);
+	ssl = SSL_new(cctx);
+	SSL_set_fd(ssl, cfd);
+	assert_int_equal(tls_step(ssl, tls_connect, NULL, 0), 1);
+	assert_int_equal(tls_step(ssl, tls_write, (void *)reqs,
+	    (int)strlen(reqs)), (int)strlen(reqs));
+	for (i = 0; i < 5000 && len < sizeof(got) - 1; i++) {
+		n = tls_step(ssl, tls_read, got + len,
+		    (int)(sizeof(got) - 1 - len));
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		got[len] = '\0';
+		if (len > 200000 && got[len - 1] == '!')
+			break;
+	}
+	assert_non_null(strstr(got, "GET /one?|-|"));
+	assert_non_null(strstr(got, "Content-Length: 200000\r\n"));
+	assert_int_equal(got[len - 1], '!');
+	assert_int_equal(nhandled, 2);
+
+	SSL_free(ssl);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	unlink(crt);
+	unlink(key);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -491,6 +604,7 @@ main(void)
 		cmocka_unit_test_teardown(test_idle_close, teardown),
 		cmocka_unit_test_teardown(test_headers, teardown),
 		cmocka_unit_test_teardown(test_listen_tcp, teardown),
+		cmocka_unit_test_teardown(test_tls, teardown),
 	};
 
 	log_init("test_common_http", 0, 0);
