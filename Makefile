@@ -137,7 +137,9 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin
 	install -d $(DESTDIR)$(PREFIX)/share/parley
-	cp -R haproxy-config web $(DESTDIR)$(PREFIX)/share/parley/
+	for d in haproxy-config web; do \
+		if [ -d $$d ]; then cp -R $$d $(DESTDIR)$(PREFIX)/share/parley/; fi; \
+	done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
