@@ -10,12 +10,12 @@
  *   health_conf.c        the [health] section of parley.conf
  *   health_state.c       rise/fall state machine, groups, the verdict
  *   health_stats.c       HAProxy `show stat` CSV parsing
- *   health_agentcheck.c  HAProxy agent-check lines and their listener
+ *   health_agentcheck.c  HAProxy agent-check lines and the weight
  *   health_render.c      the bodies: check, JSON view, Prometheus text
  *   health_probe.c       the probes over libev
  *   health_spop.c        the agent probe's HELLO exchange
  *   health_net.c         addresses and sockets
- *   health_http.c        the HTTP/HTTPS listeners
+ *   health_listen.c      the HTTP, HTTPS and agent-check listeners
  *   main.c               start-up, signals, drain
  */
 #ifndef PARLEY_HEALTH_H
@@ -27,6 +27,7 @@
 
 #include <ev.h>
 
+#include "buf.h"
 #include "conf.h"
 #include "tls.h"
 
@@ -101,6 +102,7 @@ struct health_addr {
 };
 
 struct health;
+struct http_server;
 
 struct health_probe {
 	char *name;
@@ -219,7 +221,9 @@ struct health {
 	char *check_body;
 	size_t check_len;
 	struct health_verdict verdict;
-	void *http; /* health_http.c */
+	struct buf *check_buf; /* the same bytes, shared by replies */
+	struct http_server *http;
+	SSL_CTX *tls;
 };
 
 /* health_conf.c */
@@ -261,8 +265,6 @@ int health_status_is_up(const char *status, size_t len);
 int health_agentcheck_weight(double load, double capacity);
 size_t health_agentcheck_line(const struct health_verdict *v, int weight,
                               char *out, size_t outlen);
-int health_agentcheck_listen(struct health *h, const struct conf_addr *a);
-void health_agentcheck_stop(struct health *h);
 double health_local_load(struct health *h);
 
 /* health_render.c */
@@ -281,8 +283,12 @@ double health_now(void);
 size_t health_spop_hello(char *buf, size_t cap);
 int health_spop_answer(const char *buf, size_t len, char *msg, size_t msglen);
 
-/* health_http.c */
-int health_http_listen(struct health *h);
+/* health_listen.c */
+int health_http_listen(struct health *h, const struct health_settings *s);
+int health_http_reload_tls(struct health *h, const struct health_settings *s);
 void health_http_stop(struct health *h);
+void health_http_free(struct health *h);
+int health_agentcheck_listen(struct health *h, const struct conf_addr *a);
+void health_agentcheck_stop(struct health *h);
 
 #endif

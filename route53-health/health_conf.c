@@ -390,6 +390,7 @@ health_free(struct health *h)
 	free(h->healthz_path);
 	free(h->drain_file);
 	free(h->check_body);
+	buf_unref(h->check_buf);
 	memset(h, 0, sizeof(*h));
 }
 

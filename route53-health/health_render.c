@@ -47,6 +47,8 @@ health_render_check(struct health *h)
 	free(h->check_body);
 	h->check_body = body;
 	h->check_len = strlen(body);
+	buf_unref(h->check_buf);
+	h->check_buf = buf_from(body, h->check_len);
 	h->check_status =
 	    v->draining || v->level == HEALTH_CRITICAL ? 503 : 200;
 }
@@ -133,7 +135,8 @@ health_render_json(struct health *h, double now, size_t *lenp)
 	}
 	json_object_set_new(root, "probes", probes);
 
-	out = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	out = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER |
+	                           JSON_REAL_PRECISION(13));
 	json_decref(root);
 	if (out == NULL)
 		out = xstrdup("{}");

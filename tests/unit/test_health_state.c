@@ -64,6 +64,7 @@ teardown(struct health *h)
 	free(h->probes);
 	free(h->marker);
 	free(h->check_body);
+	buf_unref(h->check_buf);
 }
 
 static void
