@@ -31,16 +31,16 @@
 #include "conf.h"
 #include "tls.h"
 
-#define HEALTH_MSG_MAX    160           /* one probe's last result */
-#define HEALTH_DETAIL_MAX 1024          /* the verdict's list of failures */
+#define HEALTH_MSG_MAX    160 /* one probe's last result */
+#define HEALTH_DETAIL_MAX 1024 /* the verdict's list of failures */
 #define HEALTH_READ_MAX   (1024 * 1024) /* most a probe reads */
 #define HEALTH_MAX_PROBES 256
 
 enum health_kind {
 	HEALTH_KIND_HAPROXY, /* stats socket: servers UP in a backend */
-	HEALTH_KIND_AGENT,   /* SPOP HELLO with healthcheck */
-	HEALTH_KIND_HTTP,    /* GET /healthz of a shard or an edge */
-	HEALTH_KIND_DISK,    /* free space where the store lives */
+	HEALTH_KIND_AGENT, /* SPOP HELLO with healthcheck */
+	HEALTH_KIND_HTTP, /* GET /healthz of a shard or an edge */
+	HEALTH_KIND_DISK, /* free space where the store lives */
 };
 
 /* A probe's state; UNKNOWN until its first result. */
@@ -64,7 +64,7 @@ enum health_level {
 };
 
 enum health_load {
-	HEALTH_LOAD_LOADAVG,  /* 1-minute load average against capacity */
+	HEALTH_LOAD_LOADAVG, /* 1-minute load average against capacity */
 	HEALTH_LOAD_SESSIONS, /* HAProxy current sessions against capacity */
 };
 
@@ -80,15 +80,15 @@ enum health_gid {
 
 struct health_timing {
 	double interval; /* seconds between the starts of two checks */
-	double timeout;  /* seconds a check may take */
-	int rise;        /* successes that bring a DOWN probe UP */
-	int fall;        /* failures that take an UP probe DOWN */
+	double timeout; /* seconds a check may take */
+	int rise; /* successes that bring a DOWN probe UP */
+	int fall; /* failures that take an UP probe DOWN */
 };
 
 struct health_group {
 	const char *name;
 	enum health_class cls;
-	int need;             /* members that must be UP; 0 means all */
+	int need; /* members that must be UP; 0 means all */
 	int critical_if_none; /* in the cross-group rule */
 	struct health_timing t;
 	int nmembers; /* filled by health_verdict() */
@@ -112,18 +112,18 @@ struct health_probe {
 
 	/* What is probed. */
 	struct health_addr addr; /* HAPROXY, AGENT, HTTP */
-	char *backend;           /* HAPROXY: backend name, NULL = any */
-	int min_up;              /* HAPROXY: servers UP needed */
-	char *dir;               /* DISK: directory */
+	char *backend; /* HAPROXY: backend name, NULL = any */
+	int min_up; /* HAPROXY: servers UP needed */
+	char *dir; /* DISK: directory */
 
 	/* State, see health_state.c. */
 	enum health_pstate state;
-	int streak;  /* consecutive results against the state */
+	int streak; /* consecutive results against the state */
 	int last_ok; /* -1 before the first result */
 	char last_msg[HEALTH_MSG_MAX];
-	double last_time;    /* wall clock of the last result */
+	double last_time; /* wall clock of the last result */
 	double last_latency; /* seconds the last check took */
-	double since;        /* wall clock of the last state change */
+	double since; /* wall clock of the last state change */
 	uint64_t nchecks;
 	uint64_t nfail;
 	long scur; /* HAPROXY: current sessions of the backend */
@@ -211,9 +211,9 @@ struct health {
 
 	/* Run time. */
 	struct ev_loop *loop;
-	int draining;      /* by signal */
+	int draining; /* by signal */
 	int drain_by_file; /* drain_file exists */
-	double started;    /* wall clock */
+	double started; /* wall clock */
 	uint64_t nrequests;
 	uint64_t nagent;
 	/* The check body, rebuilt when the verdict changes. */
@@ -228,19 +228,19 @@ struct health {
 
 /* health_conf.c */
 int health_build(struct health *h, const struct health_settings *s, char *err,
-                 size_t errlen);
+    size_t errlen);
 void health_free(struct health *h);
 
 /* health_net.c */
-int health_parse_addr(const char *s, struct health_addr *a, char *err,
-                      size_t errlen);
+int health_parse_addr(
+    const char *s, struct health_addr *a, char *err, size_t errlen);
 int health_addr_port(const struct health_addr *a);
 int health_socket_listen(const struct health_addr *a);
 int health_socket_connect(const struct health_addr *a);
 
 /* health_state.c */
-int health_probe_record(struct health_probe *p, int ok, const char *msg,
-                        double now);
+int health_probe_record(
+    struct health_probe *p, int ok, const char *msg, double now);
 void health_verdict(struct health *h, struct health_verdict *v);
 const char *health_pstate_name(enum health_pstate s);
 const char *health_class_name(enum health_class c);
@@ -250,21 +250,20 @@ const char *health_kind_name(enum health_kind k);
 /* health_stats.c */
 struct health_stats_backend {
 	const char *name; /* in: backend, NULL = the whole table */
-	int found;        /* out: the backend has a BACKEND row */
-	int servers;      /* out: server rows */
-	int up;           /* out: servers UP (or without checks) */
-	long scur;        /* out: current sessions of the backend */
-	int frontends;    /* out: FRONTEND rows seen (name NULL only) */
+	int found; /* out: the backend has a BACKEND row */
+	int servers; /* out: server rows */
+	int up; /* out: servers UP (or without checks) */
+	long scur; /* out: current sessions of the backend */
+	int frontends; /* out: FRONTEND rows seen (name NULL only) */
 };
 int health_stats_parse(const char *csv, size_t len,
-                       struct health_stats_backend *be, char *err,
-                       size_t errlen);
+    struct health_stats_backend *be, char *err, size_t errlen);
 int health_status_is_up(const char *status, size_t len);
 
 /* health_agentcheck.c */
 int health_agentcheck_weight(double load, double capacity);
-size_t health_agentcheck_line(const struct health_verdict *v, int weight,
-                              char *out, size_t outlen);
+size_t health_agentcheck_line(
+    const struct health_verdict *v, int weight, char *out, size_t outlen);
 double health_local_load(struct health *h);
 
 /* health_render.c */

@@ -49,8 +49,8 @@ health_agentcheck_weight(double load, double capacity)
  * length written.
  */
 size_t
-health_agentcheck_line(const struct health_verdict *v, int weight, char *out,
-                       size_t outlen)
+health_agentcheck_line(
+    const struct health_verdict *v, int weight, char *out, size_t outlen)
 {
 	const char *admin = v->draining ? "drain" : "ready";
 	size_t n, i;
@@ -58,7 +58,7 @@ health_agentcheck_line(const struct health_verdict *v, int weight, char *out,
 
 	if (v->level == HEALTH_CRITICAL)
 		r = snprintf(out, outlen, "down %s #%.120s", admin,
-		             v->detail[0] != '\0' ? v->detail : "critical");
+		    v->detail[0] != '\0' ? v->detail : "critical");
 	else if (v->draining)
 		r = snprintf(out, outlen, "up drain");
 	else

@@ -35,58 +35,60 @@
 /* clang-format on */
 
 static const struct conf_key health_keys[] = {
-    {"listen", CONF_ADDRESS, S(listen), NULL, 0, 0, 0},
-    {"listen_tls", CONF_ADDRESS, S(listen_tls), NULL, 0, 0, 0},
-    TLS_CONF_KEYS(struct health_settings, tls),
-    {"agent_check_listen", CONF_ADDRESS, S(agent_check_listen), NULL, 0, 0, 0},
-    {"path", CONF_STRING, S(path), "/health", 0, 0, 0},
-    {"marker", CONF_STRING, S(marker), "PARLEY-HEALTHY", 0, 0, 0},
-    {"status_path", CONF_STRING, S(status_path), "/health.json", 0, 0, 0},
-    {"metrics_path", CONF_STRING, S(metrics_path), "/metrics", 0, 0, 0},
-    {"healthz_path", CONF_STRING, S(healthz_path), "/healthz", 0, 0, 0},
-    {"drain_file", CONF_PATH, S(drain_file), NULL, 0, 0, 0},
-    {"haproxy_stats", CONF_STRING, S(haproxy_stats), NULL, 0, 0, 0},
-    {"haproxy_backends", CONF_LIST, S(haproxy_backends), NULL, 0, 64, 0},
-    {"edges", CONF_LIST, S(edges), NULL, 0, 64, 0},
-    {"shards", CONF_LIST, S(shards), NULL, 0, 64, 0},
-    {"agent", CONF_STRING, S(agent), NULL, 0, 0, 0},
-    {"store_path", CONF_PATH, S(store_path), NULL, 0, 0, 0},
-    {"disk_min_free", CONF_STRING, S(disk_min_free), "5%", 0, 0, 0},
-    {"load", CONF_STRING, S(load), "loadavg", 0, 0, 0},
-    {"capacity", CONF_INT, S(capacity), "0", 0, 100000000, 0},
-    {"interval", CONF_DURATION, S(interval_ms), "2s", 100, 3600000, 0},
-    {"timeout", CONF_DURATION, S(timeout_ms), "1s", 10, 3600000, 0},
-    {"rise", CONF_INT, S(rise), "2", 1, 100, 0},
-    {"fall", CONF_INT, S(fall), "3", 1, 100, 0},
-    {"critical_if_none", CONF_LIST, S(critical_if_none), "edges shards", 0, 5,
-     0},
-    GROUP_KEYS("haproxy", HEALTH_G_HAPROXY, "critical"),
-    GROUP_KEYS("edges", HEALTH_G_EDGES, "degraded"),
-    GROUP_KEYS("shards", HEALTH_G_SHARDS, "degraded"),
-    GROUP_KEYS("agent", HEALTH_G_AGENT, "degraded"),
-    GROUP_KEYS("disk", HEALTH_G_DISK, "degraded"),
-    {"header_timeout", CONF_DURATION, S(header_timeout_ms), "5s", 100, 600000,
-     0},
-    {"idle_timeout", CONF_DURATION, S(idle_timeout_ms), "15s", 100, 3600000, 0},
-    {"max_conns", CONF_INT, S(max_conns), "4096", 1, 20000, 0},
-    {NULL, 0, 0, NULL, 0, 0, 0},
+	{ "listen", CONF_ADDRESS, S(listen), NULL, 0, 0, 0 },
+	{ "listen_tls", CONF_ADDRESS, S(listen_tls), NULL, 0, 0, 0 },
+	TLS_CONF_KEYS(struct health_settings, tls),
+	{ "agent_check_listen", CONF_ADDRESS, S(agent_check_listen), NULL, 0, 0,
+	    0 },
+	{ "path", CONF_STRING, S(path), "/health", 0, 0, 0 },
+	{ "marker", CONF_STRING, S(marker), "PARLEY-HEALTHY", 0, 0, 0 },
+	{ "status_path", CONF_STRING, S(status_path), "/health.json", 0, 0, 0 },
+	{ "metrics_path", CONF_STRING, S(metrics_path), "/metrics", 0, 0, 0 },
+	{ "healthz_path", CONF_STRING, S(healthz_path), "/healthz", 0, 0, 0 },
+	{ "drain_file", CONF_PATH, S(drain_file), NULL, 0, 0, 0 },
+	{ "haproxy_stats", CONF_STRING, S(haproxy_stats), NULL, 0, 0, 0 },
+	{ "haproxy_backends", CONF_LIST, S(haproxy_backends), NULL, 0, 64, 0 },
+	{ "edges", CONF_LIST, S(edges), NULL, 0, 64, 0 },
+	{ "shards", CONF_LIST, S(shards), NULL, 0, 64, 0 },
+	{ "agent", CONF_STRING, S(agent), NULL, 0, 0, 0 },
+	{ "store_path", CONF_PATH, S(store_path), NULL, 0, 0, 0 },
+	{ "disk_min_free", CONF_STRING, S(disk_min_free), "5%", 0, 0, 0 },
+	{ "load", CONF_STRING, S(load), "loadavg", 0, 0, 0 },
+	{ "capacity", CONF_INT, S(capacity), "0", 0, 100000000, 0 },
+	{ "interval", CONF_DURATION, S(interval_ms), "2s", 100, 3600000, 0 },
+	{ "timeout", CONF_DURATION, S(timeout_ms), "1s", 10, 3600000, 0 },
+	{ "rise", CONF_INT, S(rise), "2", 1, 100, 0 },
+	{ "fall", CONF_INT, S(fall), "3", 1, 100, 0 },
+	{ "critical_if_none", CONF_LIST, S(critical_if_none), "edges shards", 0,
+	    5, 0 },
+	GROUP_KEYS("haproxy", HEALTH_G_HAPROXY, "critical"),
+	GROUP_KEYS("edges", HEALTH_G_EDGES, "degraded"),
+	GROUP_KEYS("shards", HEALTH_G_SHARDS, "degraded"),
+	GROUP_KEYS("agent", HEALTH_G_AGENT, "degraded"),
+	GROUP_KEYS("disk", HEALTH_G_DISK, "degraded"),
+	{ "header_timeout", CONF_DURATION, S(header_timeout_ms), "5s", 100,
+	    600000, 0 },
+	{ "idle_timeout", CONF_DURATION, S(idle_timeout_ms), "15s", 100,
+	    3600000, 0 },
+	{ "max_conns", CONF_INT, S(max_conns), "4096", 1, 20000, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, 0 },
 };
 
 static int health_conf_check(void *settings, char *err, size_t errlen);
 
 static const struct conf_section health_sections[] = {
-    {"health", health_keys, 0, false, 0, 0, 1},
-    {NULL, NULL, 0, false, 0, 0, 0},
+	{ "health", health_keys, 0, false, 0, 0, 1 },
+	{ NULL, NULL, 0, false, 0, 0, 0 },
 };
 
 const struct conf_schema health_schema = {
-    sizeof(struct health_settings),
-    health_sections,
-    health_conf_check,
+	sizeof(struct health_settings),
+	health_sections,
+	health_conf_check,
 };
 
-static const char *const health_group_names[HEALTH_NGROUPS] = {
-    "haproxy", "edges", "shards", "agent", "disk"};
+static const char *const health_group_names[HEALTH_NGROUPS] = { "haproxy",
+	"edges", "shards", "agent", "disk" };
 
 /*
  * Parses disk_min_free: "N%" (of the file system) or a size with K, M,
@@ -124,10 +126,8 @@ conf_disk_min(const char *s, double *pct, uint64_t *bytes)
 		v *= 1024;
 		end++;
 		break;
-	case '\0':
-		break;
-	default:
-		return -1;
+	case '\0': break;
+	default: return -1;
 	}
 	if (*end != '\0' && strcmp(end, "B") != 0 && strcmp(end, "b") != 0)
 		return -1;
@@ -140,7 +140,7 @@ conf_disk_min(const char *s, double *pct, uint64_t *bytes)
 /* Appends a probe to h and returns it, with the group's timing. */
 static struct health_probe *
 conf_add_probe(struct health *h, const struct health_settings *s,
-               enum health_kind kind, enum health_gid g, char *name)
+    enum health_kind kind, enum health_gid g, char *name)
 {
 	const struct health_group_settings *gs = &s->g[g];
 	struct health_probe *p;
@@ -151,8 +151,8 @@ conf_add_probe(struct health *h, const struct health_settings *s,
 	p->name = name;
 	p->kind = kind;
 	p->group = g;
-	p->t.interval = conf_ms_to_sec(gs->interval_ms > 0 ? gs->interval_ms
-	                                                   : s->interval_ms);
+	p->t.interval = conf_ms_to_sec(
+	    gs->interval_ms > 0 ? gs->interval_ms : s->interval_ms);
 	p->t.timeout =
 	    conf_ms_to_sec(gs->timeout_ms > 0 ? gs->timeout_ms : s->timeout_ms);
 	p->t.rise = gs->rise > 0 ? gs->rise : s->rise;
@@ -165,8 +165,8 @@ conf_add_probe(struct health *h, const struct health_settings *s,
 /* Adds the HTTP probes of an edges or shards list. */
 static int
 conf_add_targets(struct health *h, const struct health_settings *s,
-                 const struct conf_list *l, enum health_gid g,
-                 const char *prefix, char *err, size_t errlen)
+    const struct conf_list *l, enum health_gid g, const char *prefix, char *err,
+    size_t errlen)
 {
 	struct health_probe *p;
 	char aerr[128];
@@ -175,15 +175,15 @@ conf_add_targets(struct health *h, const struct health_settings *s,
 	for (i = 0; i < l->n; i++) {
 		const char *item = l->v[i], *eq = strchr(item, '=');
 		const char *addr = eq != NULL ? eq + 1 : item;
-		char *name = eq != NULL ? xasprintf("%s:%.*s", prefix,
-		                                    (int)(eq - item), item)
-		                        : xasprintf("%s:%s", prefix, item);
+		char *name = eq != NULL
+		    ? xasprintf("%s:%.*s", prefix, (int)(eq - item), item)
+		    : xasprintf("%s:%s", prefix, item);
 
 		p = conf_add_probe(h, s, HEALTH_KIND_HTTP, g, name);
 		if (health_parse_addr(addr, &p->addr, aerr, sizeof(aerr)) ==
 		    -1) {
 			snprintf(err, errlen, "%s: %s: %s",
-			         health_group_names[g], item, aerr);
+			    health_group_names[g], item, aerr);
 			return -1;
 		}
 	}
@@ -195,8 +195,8 @@ conf_add_targets(struct health *h, const struct health_settings *s,
  * the reason in err; h then holds what health_free() releases.
  */
 int
-health_build(struct health *h, const struct health_settings *s, char *err,
-             size_t errlen)
+health_build(
+    struct health *h, const struct health_settings *s, char *err, size_t errlen)
 {
 	struct health_probe *p;
 	char aerr[128];
@@ -214,8 +214,8 @@ health_build(struct health *h, const struct health_settings *s, char *err,
 	if (s->listen.port == 0 && s->listen_tls.port == 0 &&
 	    s->agent_check_listen.port == 0) {
 		snprintf(err, errlen,
-		         "[health] needs listen, listen_tls or "
-		         "agent_check_listen");
+		    "[health] needs listen, listen_tls or "
+		    "agent_check_listen");
 		return -1;
 	}
 	if (s->listen_tls.port != 0 &&
@@ -233,15 +233,15 @@ health_build(struct health *h, const struct health_settings *s, char *err,
 		return -1;
 	}
 	if (conf_disk_min(s->disk_min_free, &h->disk_min_free_pct,
-	                  &h->disk_min_free_bytes) == -1) {
+	        &h->disk_min_free_bytes) == -1) {
 		snprintf(err, errlen, "disk_min_free: expected N%% or a size");
 		return -1;
 	}
 	if (strcmp(s->load, "loadavg") == 0) {
 		h->load = HEALTH_LOAD_LOADAVG;
 		h->capacity = s->capacity > 0
-		                  ? s->capacity
-		                  : (double)sysconf(_SC_NPROCESSORS_ONLN);
+		    ? s->capacity
+		    : (double)sysconf(_SC_NPROCESSORS_ONLN);
 	} else if (strcmp(s->load, "sessions") == 0) {
 		h->load = HEALTH_LOAD_SESSIONS;
 		h->capacity = s->capacity;
@@ -262,20 +262,20 @@ health_build(struct health *h, const struct health_settings *s, char *err,
 			grp->cls = HEALTH_CLASS_DEGRADED;
 		else {
 			snprintf(err, errlen,
-			         "%s_class: expected critical "
-			         "or degraded",
-			         grp->name);
+			    "%s_class: expected critical "
+			    "or degraded",
+			    grp->name);
 			return -1;
 		}
 	}
 	for (i = 0; i < s->critical_if_none.n; i++) {
 		for (g = 0; g < HEALTH_NGROUPS; g++)
 			if (strcmp(s->critical_if_none.v[i],
-			           health_group_names[g]) == 0)
+			        health_group_names[g]) == 0)
 				break;
 		if (g == HEALTH_NGROUPS) {
 			snprintf(err, errlen, "critical_if_none: no group %s",
-			         s->critical_if_none.v[i]);
+			    s->critical_if_none.v[i]);
 			return -1;
 		}
 		h->groups[g].critical_if_none = 1;
@@ -285,41 +285,38 @@ health_build(struct health *h, const struct health_settings *s, char *err,
 	if (s->haproxy_stats != NULL) {
 		struct health_addr stats;
 
-		if (health_parse_addr(s->haproxy_stats, &stats, aerr,
-		                      sizeof(aerr)) == -1) {
+		if (health_parse_addr(
+		        s->haproxy_stats, &stats, aerr, sizeof(aerr)) == -1) {
 			snprintf(err, errlen, "haproxy_stats: %s", aerr);
 			return -1;
 		}
 		for (i = 0; i == 0 || i < s->haproxy_backends.n; i++) {
 			const char *item = s->haproxy_backends.n > 0
-			                       ? s->haproxy_backends.v[i]
-			                       : NULL;
+			    ? s->haproxy_backends.v[i]
+			    : NULL;
 			const char *slash =
 			    item != NULL ? strchr(item, '/') : NULL;
 			char *name = item == NULL ? xstrdup("haproxy")
-			             : slash != NULL
-			                 ? xasprintf("haproxy:%.*s",
-			                             (int)(slash - item), item)
-			                 : xasprintf("haproxy:%s", item);
+			    : slash != NULL       ? xasprintf("haproxy:%.*s",
+			                                (int)(slash - item), item)
+			                    : xasprintf("haproxy:%s", item);
 			char *end;
 			long min = 1;
 
-			p = conf_add_probe(h, s, HEALTH_KIND_HAPROXY,
-			                   HEALTH_G_HAPROXY, name);
+			p = conf_add_probe(
+			    h, s, HEALTH_KIND_HAPROXY, HEALTH_G_HAPROXY, name);
 			p->addr = stats;
 			if (item != NULL)
-				p->backend =
-				    slash != NULL
-				        ? xstrndup(item, (size_t)(slash - item))
-				        : xstrdup(item);
+				p->backend = slash != NULL
+				    ? xstrndup(item, (size_t)(slash - item))
+				    : xstrdup(item);
 			if (slash != NULL) {
 				errno = 0;
 				min = strtol(slash + 1, &end, 10);
 				if (errno != 0 || *end != '\0' ||
 				    end == slash + 1 || min < 0 ||
 				    min > 100000 || slash == item) {
-					snprintf(
-					    err, errlen,
+					snprintf(err, errlen,
 					    "haproxy_backends: %s: expected "
 					    "BACKEND/MIN",
 					    item);
@@ -332,15 +329,15 @@ health_build(struct health *h, const struct health_settings *s, char *err,
 		snprintf(err, errlen, "haproxy_backends needs haproxy_stats");
 		return -1;
 	}
-	if (conf_add_targets(h, s, &s->edges, HEALTH_G_EDGES, "edge", err,
-	                     errlen) == -1)
+	if (conf_add_targets(
+	        h, s, &s->edges, HEALTH_G_EDGES, "edge", err, errlen) == -1)
 		return -1;
-	if (conf_add_targets(h, s, &s->shards, HEALTH_G_SHARDS, "shard", err,
-	                     errlen) == -1)
+	if (conf_add_targets(
+	        h, s, &s->shards, HEALTH_G_SHARDS, "shard", err, errlen) == -1)
 		return -1;
 	if (s->agent != NULL) {
-		p = conf_add_probe(h, s, HEALTH_KIND_AGENT, HEALTH_G_AGENT,
-		                   xstrdup("agent"));
+		p = conf_add_probe(
+		    h, s, HEALTH_KIND_AGENT, HEALTH_G_AGENT, xstrdup("agent"));
 		if (health_parse_addr(s->agent, &p->addr, aerr, sizeof(aerr)) ==
 		    -1) {
 			snprintf(err, errlen, "agent: %s", aerr);
@@ -348,16 +345,16 @@ health_build(struct health *h, const struct health_settings *s, char *err,
 		}
 	}
 	if (s->store_path != NULL) {
-		p = conf_add_probe(h, s, HEALTH_KIND_DISK, HEALTH_G_DISK,
-		                   xstrdup("disk"));
+		p = conf_add_probe(
+		    h, s, HEALTH_KIND_DISK, HEALTH_G_DISK, xstrdup("disk"));
 		p->dir = xstrdup(s->store_path);
 	}
 
 	for (i = 0; i < h->nprobes; i++) {
 		p = &h->probes[i];
 		if (p->t.timeout > p->t.interval) {
-			snprintf(err, errlen, "%s: timeout above interval",
-			         p->name);
+			snprintf(
+			    err, errlen, "%s: timeout above interval", p->name);
 			return -1;
 		}
 		p->addr.text[sizeof(p->addr.text) - 1] = '\0';

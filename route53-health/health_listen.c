@@ -71,11 +71,11 @@ listen_http_on(struct http_server *srv, const struct conf_addr *a, SSL_CTX *tls)
 	char port[8], text[300];
 
 	snprintf(port, sizeof(port), "%u", (unsigned)a->port);
-	if (http_server_listen(srv, a->host[0] != '\0' ? a->host : NULL, port,
-	                       tls) == -1)
+	if (http_server_listen(
+	        srv, a->host[0] != '\0' ? a->host : NULL, port, tls) == -1)
 		return -1;
 	log_info("%s listening on %s", tls != NULL ? "HTTPS" : "HTTP",
-	         conf_addr_str(a, text, sizeof(text)));
+	    conf_addr_str(a, text, sizeof(text)));
 	return 0;
 }
 
@@ -170,8 +170,7 @@ agent_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("agent-check accept");
 			return;
 		}
-		len = health_agentcheck_line(
-		    &h->verdict,
+		len = health_agentcheck_line(&h->verdict,
 		    health_agentcheck_weight(health_local_load(h), h->capacity),
 		    line, sizeof(line));
 		/* A fresh socket's buffer always holds one short line. */
@@ -196,10 +195,10 @@ health_agentcheck_listen(struct health *h, const struct conf_addr *a)
 	agent_fd = daemon_listen_tcp(a, 0);
 	if (agent_fd == -1)
 		return -1;
-	daemon_io_start(h->loop, &agent_listener, agent_accept_cb, agent_fd,
-	                EV_READ, h);
+	daemon_io_start(
+	    h->loop, &agent_listener, agent_accept_cb, agent_fd, EV_READ, h);
 	log_info("agent-check listening on %s",
-	         conf_addr_str(a, text, sizeof(text)));
+	    conf_addr_str(a, text, sizeof(text)));
 	return 0;
 }
 

@@ -22,8 +22,8 @@
  * err.
  */
 int
-health_parse_addr(const char *s, struct health_addr *a, char *err,
-                  size_t errlen)
+health_parse_addr(
+    const char *s, struct health_addr *a, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	char host[256];
@@ -73,8 +73,8 @@ health_parse_addr(const char *s, struct health_addr *a, char *err,
 	hints.ai_flags = AI_NUMERICSERV;
 	if (hlen == 0 || strcmp(host, "*") == 0)
 		hints.ai_flags |= AI_PASSIVE;
-	rc = getaddrinfo(hints.ai_flags & AI_PASSIVE ? NULL : host, port,
-	                 &hints, &res);
+	rc = getaddrinfo(
+	    hints.ai_flags & AI_PASSIVE ? NULL : host, port, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, errlen, "%s", gai_strerror(rc));
 		return -1;
@@ -105,8 +105,8 @@ health_socket_listen(const struct health_addr *a)
 {
 	int fd, one = 1;
 
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	            0);
+	fd = socket(
+	    a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		log_warn("socket for %s", a->text);
 		return -1;
@@ -135,8 +135,8 @@ health_socket_connect(const struct health_addr *a)
 {
 	int fd, one = 1, saved;
 
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	            0);
+	fd = socket(
+	    a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -1;
 	if (a->ss.ss_family != AF_UNIX)

@@ -102,11 +102,10 @@ health_update(struct health *h)
 	if (h->check_body != NULL &&
 	    (v.level != h->verdict.level || v.draining != h->verdict.draining))
 		log_info("verdict %s%s -> %s%s%s%s",
-		         health_level_name(h->verdict.level),
-		         h->verdict.draining ? " (draining)" : "",
-		         health_level_name(v.level),
-		         v.draining ? " (draining)" : "",
-		         v.detail[0] != '\0' ? ": " : "", v.detail);
+		    health_level_name(h->verdict.level),
+		    h->verdict.draining ? " (draining)" : "",
+		    health_level_name(v.level), v.draining ? " (draining)" : "",
+		    v.detail[0] != '\0' ? ": " : "", v.detail);
 	h->verdict = v;
 	health_render_check(h);
 }
@@ -133,7 +132,7 @@ probe_finish(struct health_probe *p, int ok, const char *msg)
 
 	if (health_probe_record(p, ok, msg, health_now()))
 		log_info("probe %s is %s: %s", p->name,
-		         health_pstate_name(p->state), p->last_msg);
+		    health_pstate_name(p->state), p->last_msg);
 	else if (!ok)
 		log_debug("probe %s failed: %s", p->name, p->last_msg);
 	health_update(h);
@@ -146,7 +145,7 @@ probe_finish(struct health_probe *p, int ok, const char *msg)
 static void
 probe_haproxy_done(struct health_probe *p)
 {
-	struct health_stats_backend be = {0};
+	struct health_stats_backend be = { 0 };
 	char err[96], msg[HEALTH_MSG_MAX];
 
 	be.name = p->backend;
@@ -157,13 +156,13 @@ probe_haproxy_done(struct health_probe *p)
 	}
 	if (!be.found) {
 		snprintf(msg, sizeof(msg), "%s not in stats",
-		         p->backend != NULL ? p->backend : "any proxy");
+		    p->backend != NULL ? p->backend : "any proxy");
 		probe_finish(p, 0, msg);
 		return;
 	}
 	p->scur = be.scur;
 	snprintf(msg, sizeof(msg), "%d of %d servers UP, need %d", be.up,
-	         be.servers, p->min_up);
+	    be.servers, p->min_up);
 	probe_finish(p, be.up >= p->min_up, msg);
 }
 
@@ -216,7 +215,7 @@ probe_request(struct health_probe *p)
 		p->wbuf = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\n"
 		                    "User-Agent: parley-health\r\n"
 		                    "Connection: close\r\n\r\n",
-		                    h->healthz_path, p->addr.text);
+		    h->healthz_path, p->addr.text);
 		p->wlen = strlen(p->wbuf);
 		break;
 	case HEALTH_KIND_AGENT:
@@ -252,7 +251,7 @@ probe_disk(struct health_probe *p)
 	pct = total > 0 ? 100.0 * (double)avail / (double)total : 0;
 	ok = avail >= h->disk_min_free_bytes && pct >= h->disk_min_free_pct;
 	snprintf(msg, sizeof(msg), "%" PRIu64 " MiB free (%.1f%%)", avail >> 20,
-	         pct);
+	    pct);
 	probe_finish(p, ok, msg);
 }
 
@@ -260,8 +259,8 @@ static void
 probe_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct health_probe *p = w->data;
-	static const char *const what[] = {"idle", "connect timeout",
-	                                   "send timeout", "answer timeout"};
+	static const char *const what[] = { "idle", "connect timeout",
+		"send timeout", "answer timeout" };
 
 	probe_finish(p, 0, what[p->phase]);
 }
@@ -342,8 +341,8 @@ probe_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
 			err = errno;
 		if (err != 0) {
-			snprintf(msg, sizeof(msg), "connect: %s",
-			         strerror(err));
+			snprintf(
+			    msg, sizeof(msg), "connect: %s", strerror(err));
 			probe_finish(p, 0, msg);
 			return;
 		}
@@ -353,7 +352,7 @@ probe_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (p->phase == PHASE_SEND) {
 		while (p->woff < p->wlen) {
 			n = send(p->fd, p->wbuf + p->woff, p->wlen - p->woff,
-			         MSG_NOSIGNAL);
+			    MSG_NOSIGNAL);
 			if (n > 0) {
 				p->woff += (size_t)n;
 				continue;
@@ -383,8 +382,8 @@ probe_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	if (rc == 1)
 		probe_finish(p, 0,
-		             p->rlen == 0 ? "closed without answer"
-		                          : "answer cut short");
+		    p->rlen == 0 ? "closed without answer"
+		                 : "answer cut short");
 }
 
 /*
@@ -402,8 +401,8 @@ health_probes_start(struct health *h)
 		p->h = h;
 		p->fd = -1;
 		p->phase = PHASE_IDLE;
-		ev_timer_init(&p->tick, probe_tick_cb, 0.001 * (double)i,
-		              p->t.interval);
+		ev_timer_init(
+		    &p->tick, probe_tick_cb, 0.001 * (double)i, p->t.interval);
 		p->tick.data = p;
 		ev_timer_init(&p->deadline, probe_deadline_cb, p->t.timeout, 0);
 		p->deadline.data = p;

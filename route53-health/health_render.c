@@ -33,10 +33,9 @@ health_render_check(struct health *h)
 	char *body;
 
 	if (v->draining)
-		body =
-		    xasprintf("draining%s%s\n",
-		              v->level == HEALTH_CRITICAL ? "; critical: " : "",
-		              v->level == HEALTH_CRITICAL ? v->detail : "");
+		body = xasprintf("draining%s%s\n",
+		    v->level == HEALTH_CRITICAL ? "; critical: " : "",
+		    v->level == HEALTH_CRITICAL ? v->detail : "");
 	else if (v->level == HEALTH_CRITICAL)
 		body = xasprintf("critical: %s\n", v->detail);
 	else if (v->level == HEALTH_DEGRADED)
@@ -74,15 +73,14 @@ health_render_json(struct health *h, double now, size_t *lenp)
 	int g;
 
 	root = json_object();
-	json_object_set_new(root, "status",
-	                    json_string(health_level_name(h->verdict.level)));
+	json_object_set_new(
+	    root, "status", json_string(health_level_name(h->verdict.level)));
 	json_object_set_new(root, "http_status", json_integer(h->check_status));
-	json_object_set_new(root, "draining",
-	                    json_boolean(h->verdict.draining));
+	json_object_set_new(
+	    root, "draining", json_boolean(h->verdict.draining));
 	json_object_set_new(root, "detail", json_string(h->verdict.detail));
 	json_object_set_new(root, "time", render_time(now));
-	json_object_set_new(
-	    root, "uptime",
+	json_object_set_new(root, "uptime",
 	    json_real(floor((now - h->started) * 1000.0) / 1000.0));
 
 	groups = json_array();
@@ -91,13 +89,12 @@ health_render_json(struct health *h, double now, size_t *lenp)
 
 		if (grp->nmembers == 0)
 			continue;
-		json_array_append_new(
-		    groups,
+		json_array_append_new(groups,
 		    json_pack("{s:s, s:s, s:i, s:i, s:i, s:b}", "name",
-		              grp->name, "class", health_class_name(grp->cls),
-		              "need", grp->need > 0 ? grp->need : grp->nmembers,
-		              "members", grp->nmembers, "up", grp->nup,
-		              "critical_if_none", grp->critical_if_none));
+		        grp->name, "class", health_class_name(grp->cls), "need",
+		        grp->need > 0 ? grp->need : grp->nmembers, "members",
+		        grp->nmembers, "up", grp->nup, "critical_if_none",
+		        grp->critical_if_none));
 	}
 	json_object_set_new(root, "groups", groups);
 
@@ -107,36 +104,32 @@ health_render_json(struct health *h, double now, size_t *lenp)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "name", json_string(p->name));
-		json_object_set_new(o, "kind",
-		                    json_string(health_kind_name(p->kind)));
-		json_object_set_new(o, "group",
-		                    json_string(h->groups[p->group].name));
 		json_object_set_new(
-		    o, "class",
+		    o, "kind", json_string(health_kind_name(p->kind)));
+		json_object_set_new(
+		    o, "group", json_string(h->groups[p->group].name));
+		json_object_set_new(o, "class",
 		    json_string(health_class_name(h->groups[p->group].cls)));
-		json_object_set_new(o, "state",
-		                    json_string(health_pstate_name(p->state)));
-		json_object_set_new(o, "last_ok",
-		                    p->last_ok < 0 ? json_null()
-		                                   : json_boolean(p->last_ok));
 		json_object_set_new(
-		    o, "last_result",
+		    o, "state", json_string(health_pstate_name(p->state)));
+		json_object_set_new(o, "last_ok",
+		    p->last_ok < 0 ? json_null() : json_boolean(p->last_ok));
+		json_object_set_new(o, "last_result",
 		    json_string(p->last_ok < 0 ? "" : p->last_msg));
 		json_object_set_new(o, "last_time", render_time(p->last_time));
-		json_object_set_new(
-		    o, "last_latency_ms",
+		json_object_set_new(o, "last_latency_ms",
 		    json_real(floor(p->last_latency * 1e6) / 1e3));
 		json_object_set_new(o, "since", render_time(p->since));
-		json_object_set_new(o, "checks",
-		                    json_integer((json_int_t)p->nchecks));
-		json_object_set_new(o, "failures",
-		                    json_integer((json_int_t)p->nfail));
+		json_object_set_new(
+		    o, "checks", json_integer((json_int_t)p->nchecks));
+		json_object_set_new(
+		    o, "failures", json_integer((json_int_t)p->nfail));
 		json_array_append_new(probes, o);
 	}
 	json_object_set_new(root, "probes", probes);
 
-	out = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER |
-	                           JSON_REAL_PRECISION(13));
+	out = json_dumps(root,
+	    JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(13));
 	json_decref(root);
 	if (out == NULL)
 		out = xstrdup("{}");
@@ -201,12 +194,11 @@ render_label(const char *s, char *out, size_t outlen)
 char *
 health_render_metrics(struct health *h, double now, size_t *lenp)
 {
-	struct render_buf b = {xmalloc(4096), 0, 4096};
+	struct render_buf b = { xmalloc(4096), 0, 4096 };
 	char name[HEALTH_MSG_MAX * 2], labels[512];
 	size_t i;
 
-	rb_printf(
-	    &b,
+	rb_printf(&b,
 	    "# HELP parley_health_status Verdict: 0 ok, 1 degraded, "
 	    "2 critical.\n"
 	    "# TYPE parley_health_status gauge\n"
@@ -231,44 +223,46 @@ health_render_metrics(struct health *h, double now, size_t *lenp)
 	    (unsigned long long)h->nrequests, (unsigned long long)h->nagent,
 	    now - h->started);
 
-	rb_printf(&b, "# HELP parley_health_probe_up 1 up, 0 down, "
-	              "-1 unknown.\n"
-	              "# TYPE parley_health_probe_up gauge\n");
+	rb_printf(&b,
+	    "# HELP parley_health_probe_up 1 up, 0 down, "
+	    "-1 unknown.\n"
+	    "# TYPE parley_health_probe_up gauge\n");
 	for (i = 0; i < h->nprobes; i++) {
 		const struct health_probe *p = &h->probes[i];
 
 		snprintf(labels, sizeof(labels),
-		         "probe=\"%s\",group=\"%s\",class=\"%s\"",
-		         render_label(p->name, name, sizeof(name)),
-		         h->groups[p->group].name,
-		         health_class_name(h->groups[p->group].cls));
+		    "probe=\"%s\",group=\"%s\",class=\"%s\"",
+		    render_label(p->name, name, sizeof(name)),
+		    h->groups[p->group].name,
+		    health_class_name(h->groups[p->group].cls));
 		rb_printf(&b, "parley_health_probe_up{%s} %d\n", labels,
-		          p->state == HEALTH_UP     ? 1
-		          : p->state == HEALTH_DOWN ? 0
-		                                    : -1);
+		    p->state == HEALTH_UP         ? 1
+		        : p->state == HEALTH_DOWN ? 0
+		                                  : -1);
 	}
-	rb_printf(&b, "# HELP parley_health_probe_latency_seconds Duration "
-	              "of the last check.\n"
-	              "# TYPE parley_health_probe_latency_seconds gauge\n");
+	rb_printf(&b,
+	    "# HELP parley_health_probe_latency_seconds Duration "
+	    "of the last check.\n"
+	    "# TYPE parley_health_probe_latency_seconds gauge\n");
 	for (i = 0; i < h->nprobes; i++)
-		rb_printf(
-		    &b,
+		rb_printf(&b,
 		    "parley_health_probe_latency_seconds{probe=\"%s\"} %.6f\n",
 		    render_label(h->probes[i].name, name, sizeof(name)),
 		    h->probes[i].last_latency);
-	rb_printf(&b, "# HELP parley_health_probe_checks_total Checks run.\n"
-	              "# TYPE parley_health_probe_checks_total counter\n");
+	rb_printf(&b,
+	    "# HELP parley_health_probe_checks_total Checks run.\n"
+	    "# TYPE parley_health_probe_checks_total counter\n");
 	for (i = 0; i < h->nprobes; i++)
-		rb_printf(
-		    &b, "parley_health_probe_checks_total{probe=\"%s\"} %llu\n",
+		rb_printf(&b,
+		    "parley_health_probe_checks_total{probe=\"%s\"} %llu\n",
 		    render_label(h->probes[i].name, name, sizeof(name)),
 		    (unsigned long long)h->probes[i].nchecks);
-	rb_printf(&b, "# HELP parley_health_probe_failures_total Checks "
-	              "failed.\n"
-	              "# TYPE parley_health_probe_failures_total counter\n");
+	rb_printf(&b,
+	    "# HELP parley_health_probe_failures_total Checks "
+	    "failed.\n"
+	    "# TYPE parley_health_probe_failures_total counter\n");
 	for (i = 0; i < h->nprobes; i++)
-		rb_printf(
-		    &b,
+		rb_printf(&b,
 		    "parley_health_probe_failures_total{probe=\"%s\"} %llu\n",
 		    render_label(h->probes[i].name, name, sizeof(name)),
 		    (unsigned long long)h->probes[i].nfail);

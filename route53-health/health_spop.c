@@ -20,8 +20,8 @@ health_spop_hello(char *buf, size_t cap)
 {
 	ssize_t n;
 
-	n = spop_build_haproxy_hello((uint8_t *)buf, cap, HEALTH_SPOP_FRAME, "",
-	                             1, "parley-health");
+	n = spop_build_haproxy_hello(
+	    (uint8_t *)buf, cap, HEALTH_SPOP_FRAME, "", 1, "parley-health");
 	return n > 0 ? (size_t)n : 0;
 }
 
@@ -41,33 +41,33 @@ health_spop_answer(const char *buf, size_t len, char *msg, size_t msglen)
 	ssize_t n;
 	int st = 0;
 
-	n = spop_frame_parse((const uint8_t *)buf, len, HEALTH_SPOP_FRAME, &f,
-	                     &st);
+	n = spop_frame_parse(
+	    (const uint8_t *)buf, len, HEALTH_SPOP_FRAME, &f, &st);
 	if (n == 0)
 		return 0;
 	if (n < 0) {
 		snprintf(msg, msglen, "bad frame: %s",
-		         spop_status_str((uint32_t)st));
+		    spop_status_str((uint32_t)st));
 		return -1;
 	}
 	if (f.type == SPOP_FRAME_AGENT_DISCONNECT) {
 		if (spop_disconnect_parse(&f, &dst, &dmsg, &dlen) == -1)
 			dst = SPOP_ST_INVALID;
 		snprintf(msg, msglen, "agent disconnected: %s",
-		         spop_status_str(dst));
+		    spop_status_str(dst));
 		return -1;
 	}
 	if (f.type != SPOP_FRAME_AGENT_HELLO) {
 		snprintf(msg, msglen, "unexpected %s frame",
-		         spop_frame_type_str(f.type));
+		    spop_frame_type_str(f.type));
 		return -1;
 	}
 	if (spop_agent_hello_parse(&f, HEALTH_SPOP_FRAME, &ah, &st) == -1) {
 		snprintf(msg, msglen, "bad AGENT-HELLO: %s",
-		         spop_status_str((uint32_t)st));
+		    spop_status_str((uint32_t)st));
 		return -1;
 	}
 	snprintf(msg, msglen, "AGENT-HELLO version %.*s",
-	         (int)(ah.version_len > 16 ? 16 : ah.version_len), ah.version);
+	    (int)(ah.version_len > 16 ? 16 : ah.version_len), ah.version);
 	return 1;
 }

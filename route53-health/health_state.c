@@ -43,7 +43,7 @@ health_probe_record(struct health_probe *p, int ok, const char *msg, double now)
 	p->last_ok = ok;
 	p->last_time = now;
 	snprintf(p->last_msg, sizeof(p->last_msg), "%s",
-	         msg != NULL ? msg : (ok ? "ok" : "failed"));
+	    msg != NULL ? msg : (ok ? "ok" : "failed"));
 
 	switch (p->state) {
 	case HEALTH_UNKNOWN:
@@ -87,7 +87,7 @@ verdict_add(struct health_verdict *v, const char *name, const char *msg)
 	if (used >= sizeof(v->detail) - 1)
 		return;
 	snprintf(v->detail + used, sizeof(v->detail) - used, "%s%s (%s)",
-	         used > 0 ? ", " : "", name, msg);
+	    used > 0 ? ", " : "", name, msg);
 }
 
 /*
@@ -98,8 +98,8 @@ verdict_add(struct health_verdict *v, const char *name, const char *msg)
 void
 health_verdict(struct health *h, struct health_verdict *v)
 {
-	int alive[HEALTH_NGROUPS] = {0};
-	int failing[HEALTH_NGROUPS] = {0};
+	int alive[HEALTH_NGROUPS] = { 0 };
+	int failing[HEALTH_NGROUPS] = { 0 };
 	int rule_groups = 0, rule_dead = 0;
 	size_t i;
 	int g, pass;
@@ -153,7 +153,7 @@ health_verdict(struct health *h, struct health_verdict *v)
 			    h->groups[g].nmembers == 0 || n >= sizeof(names))
 				continue;
 			n += snprintf(names + n, sizeof(names) - n, "%s%s",
-			              n > 0 ? ", " : "", h->groups[g].name);
+			    n > 0 ? ", " : "", h->groups[g].name);
 		}
 		v->level = HEALTH_CRITICAL;
 		verdict_add(v, "nothing reachable", names);
@@ -163,8 +163,7 @@ health_verdict(struct health *h, struct health_verdict *v)
 	for (pass = 0; pass < 2; pass++) {
 		for (i = 0; i < h->nprobes; i++) {
 			struct health_probe *p = &h->probes[i];
-			int first =
-			    failing[p->group] &&
+			int first = failing[p->group] &&
 			    h->groups[p->group].cls == HEALTH_CLASS_CRITICAL;
 
 			if (p->state != HEALTH_DOWN || first != (pass == 0))
@@ -178,12 +177,9 @@ const char *
 health_pstate_name(enum health_pstate s)
 {
 	switch (s) {
-	case HEALTH_UP:
-		return "up";
-	case HEALTH_DOWN:
-		return "down";
-	default:
-		return "unknown";
+	case HEALTH_UP: return "up";
+	case HEALTH_DOWN: return "down";
+	default: return "unknown";
 	}
 }
 
@@ -197,12 +193,9 @@ const char *
 health_level_name(enum health_level l)
 {
 	switch (l) {
-	case HEALTH_CRITICAL:
-		return "critical";
-	case HEALTH_DEGRADED:
-		return "degraded";
-	default:
-		return "ok";
+	case HEALTH_CRITICAL: return "critical";
+	case HEALTH_DEGRADED: return "degraded";
+	default: return "ok";
 	}
 }
 
@@ -210,13 +203,9 @@ const char *
 health_kind_name(enum health_kind k)
 {
 	switch (k) {
-	case HEALTH_KIND_HAPROXY:
-		return "haproxy";
-	case HEALTH_KIND_AGENT:
-		return "agent";
-	case HEALTH_KIND_HTTP:
-		return "http";
-	default:
-		return "disk";
+	case HEALTH_KIND_HAPROXY: return "haproxy";
+	case HEALTH_KIND_AGENT: return "agent";
+	case HEALTH_KIND_HTTP: return "http";
+	default: return "disk";
 	}
 }

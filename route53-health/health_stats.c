@@ -14,8 +14,8 @@
 
 enum { COL_PXNAME, COL_SVNAME, COL_SCUR, COL_STATUS, NCOLS };
 
-static const char *const stats_cols[NCOLS] = {"pxname", "svname", "scur",
-                                              "status"};
+static const char *const stats_cols[NCOLS] = { "pxname", "svname", "scur",
+	"status" };
 
 /* A field of a line, as a slice of the input with quotes still in. */
 struct stats_field {
@@ -114,7 +114,7 @@ health_status_is_up(const char *status, size_t len)
  */
 int
 health_stats_parse(const char *csv, size_t len, struct health_stats_backend *be,
-                   char *err, size_t errlen)
+    char *err, size_t errlen)
 {
 	const char *p = csv, *end = csv + len;
 	int idx[NCOLS];
@@ -150,7 +150,7 @@ health_stats_parse(const char *csv, size_t len, struct health_stats_backend *be,
 
 				if (stats_next_field(&q, lend, &h) == -1) {
 					snprintf(err, errlen,
-					         "broken quotes in header");
+					    "broken quotes in header");
 					return -1;
 				}
 				for (c = 0; c < NCOLS; c++)
@@ -161,7 +161,7 @@ health_stats_parse(const char *csv, size_t len, struct health_stats_backend *be,
 			for (c = 0; c < NCOLS; c++) {
 				if (idx[c] == -1) {
 					snprintf(err, errlen, "no %s column",
-					         stats_cols[c]);
+					    stats_cols[c]);
 					return -1;
 				}
 			}
@@ -200,7 +200,7 @@ health_stats_parse(const char *csv, size_t len, struct health_stats_backend *be,
 		be->servers++;
 		if (health_status_is_up(f[COL_STATUS].p, f[COL_STATUS].len))
 			be->up++;
-	next:
+next:
 		if (eol == NULL)
 			break;
 		p = eol + 1;

@@ -35,7 +35,7 @@ main_set_drain(struct health *h, int by_signal, int by_file)
 	if (by_file >= 0 && h->drain_by_file != by_file) {
 		h->drain_by_file = by_file;
 		log_info("drain %s: %s %s", by_file ? "on" : "off",
-		         h->drain_file, by_file ? "exists" : "removed");
+		    h->drain_file, by_file ? "exists" : "removed");
 	}
 	health_update(h);
 }
@@ -133,15 +133,15 @@ int
 main(int argc, char **argv)
 {
 	static const struct daemon_ops ops = {
-	    .name = "parley-health",
-	    .default_conf = "parley.conf",
-	    .schema = &health_schema,
-	    .settings = &health_settings,
-	    .arg = &health,
-	    .start = main_start,
-	    .stop = main_stop,
-	    .reload = main_reload,
-	    .cleanup = main_cleanup,
+		.name = "parley-health",
+		.default_conf = "parley.conf",
+		.schema = &health_schema,
+		.settings = &health_settings,
+		.arg = &health,
+		.start = main_start,
+		.stop = main_stop,
+		.reload = main_reload,
+		.cleanup = main_cleanup,
 	};
 
 	return daemon_main(argc, argv, &ops);

@@ -17,7 +17,7 @@ static int
 load(const char *text, struct health_settings *s, char *err)
 {
 	return conf_load_buffer(&health_schema, "/tmp/t.conf", text,
-	                        strlen(text), s, err, CONF_ERRLEN);
+	    strlen(text), s, err, CONF_ERRLEN);
 }
 
 static void
@@ -118,26 +118,26 @@ test_errors(void **state)
 {
 	expect_error("path = /h\n", "needs listen");
 	expect_error("listen_tls = 127.0.0.1:1\n", "needs tls_cert");
-	expect_error("listen = 127.0.0.1:1\npath = health\n",
-	             "paths must start with /");
-	expect_error("listen = 127.0.0.1:1\ndisk_min_free = 5q\n",
-	             "disk_min_free");
-	expect_error("listen = 127.0.0.1:1\ndisk_min_free = 150%\n",
-	             "disk_min_free");
+	expect_error(
+	    "listen = 127.0.0.1:1\npath = health\n", "paths must start with /");
+	expect_error(
+	    "listen = 127.0.0.1:1\ndisk_min_free = 5q\n", "disk_min_free");
+	expect_error(
+	    "listen = 127.0.0.1:1\ndisk_min_free = 150%\n", "disk_min_free");
 	expect_error("listen = 127.0.0.1:1\nload = cpu\n", "load:");
-	expect_error("listen = 127.0.0.1:1\nedges_class = fatal\n",
-	             "edges_class");
-	expect_error("listen = 127.0.0.1:1\ncritical_if_none = edges x\n",
-	             "no group x");
+	expect_error(
+	    "listen = 127.0.0.1:1\nedges_class = fatal\n", "edges_class");
+	expect_error(
+	    "listen = 127.0.0.1:1\ncritical_if_none = edges x\n", "no group x");
 	expect_error("listen = 127.0.0.1:1\nedges = 127.0.0.1\n", "edges:");
 	expect_error("listen = 127.0.0.1:1\nhaproxy_backends = be\n",
-	             "needs haproxy_stats");
+	    "needs haproxy_stats");
 	expect_error("listen = 127.0.0.1:1\nhaproxy_stats = /s\n"
 	             "haproxy_backends = be/x\n",
-	             "BACKEND/MIN");
+	    "BACKEND/MIN");
 	expect_error("listen = 127.0.0.1:1\nagent = 127.0.0.1:2\n"
 	             "timeout = 3s\n",
-	             "timeout above interval");
+	    "timeout above interval");
 	expect_error("listen = 127.0.0.1:1\nbogus = 1\n", "bogus");
 }
 
@@ -145,9 +145,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults_and_probes),
-	    cmocka_unit_test(test_sizes_and_classes),
-	    cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_defaults_and_probes),
+		cmocka_unit_test(test_sizes_and_classes),
+		cmocka_unit_test(test_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

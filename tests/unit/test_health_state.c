@@ -36,16 +36,16 @@ add_probe(struct health *h, const char *name, enum health_gid g)
 static void
 setup_groups(struct health *h)
 {
-	static const char *const names[HEALTH_NGROUPS] = {
-	    "haproxy", "edges", "shards", "agent", "disk"};
+	static const char *const names[HEALTH_NGROUPS] = { "haproxy", "edges",
+		"shards", "agent", "disk" };
 	int g;
 
 	memset(h, 0, sizeof(*h));
 	for (g = 0; g < HEALTH_NGROUPS; g++) {
 		h->groups[g].name = names[g];
 		h->groups[g].cls = g == HEALTH_G_HAPROXY
-		                       ? HEALTH_CLASS_CRITICAL
-		                       : HEALTH_CLASS_DEGRADED;
+		    ? HEALTH_CLASS_CRITICAL
+		    : HEALTH_CLASS_DEGRADED;
 	}
 	h->groups[HEALTH_G_EDGES].critical_if_none = 1;
 	h->groups[HEALTH_G_SHARDS].critical_if_none = 1;
@@ -72,7 +72,7 @@ set_state(struct health_probe *p, int up)
 {
 	p->state = up ? HEALTH_UP : HEALTH_DOWN;
 	snprintf(p->last_msg, sizeof(p->last_msg), "%s",
-	         up ? "ok" : "connect: Connection refused");
+	    up ? "ok" : "connect: Connection refused");
 }
 
 static void
@@ -205,8 +205,8 @@ test_verdict_haproxy_down_is_critical(void **state)
 	set_state(add_probe(&h, "shard:1", HEALTH_G_SHARDS), 1);
 	health_verdict(&h, &v);
 	assert_int_equal(v.level, HEALTH_CRITICAL);
-	assert_string_equal(v.detail,
-	                    "haproxy:be (connect: Connection refused)");
+	assert_string_equal(
+	    v.detail, "haproxy:be (connect: Connection refused)");
 	teardown(&h);
 }
 
@@ -327,8 +327,7 @@ test_check_body(void **state)
 	health_verdict(&h, &h.verdict);
 	health_render_check(&h);
 	assert_int_equal(h.check_status, 200);
-	assert_string_equal(
-	    h.check_body,
+	assert_string_equal(h.check_body,
 	    "MARK degraded: agent (connect: Connection refused)\n");
 
 	h.draining = 1;
@@ -399,20 +398,20 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_first_result_decides),
-	    cmocka_unit_test(test_fall_needs_consecutive_failures),
-	    cmocka_unit_test(test_rise_needs_consecutive_successes),
-	    cmocka_unit_test(test_rise_fall_of_one),
-	    cmocka_unit_test(test_verdict_all_up_is_ok),
-	    cmocka_unit_test(test_verdict_unknown_is_not_down),
-	    cmocka_unit_test(test_verdict_haproxy_down_is_critical),
-	    cmocka_unit_test(test_verdict_one_shard_or_agent_is_degraded),
-	    cmocka_unit_test(test_verdict_need_counts_members),
-	    cmocka_unit_test(test_verdict_no_edge_no_shard_is_critical),
-	    cmocka_unit_test(test_verdict_rule_skips_empty_groups),
-	    cmocka_unit_test(test_check_body),
-	    cmocka_unit_test(test_agentcheck_weight),
-	    cmocka_unit_test(test_agentcheck_lines),
+		cmocka_unit_test(test_first_result_decides),
+		cmocka_unit_test(test_fall_needs_consecutive_failures),
+		cmocka_unit_test(test_rise_needs_consecutive_successes),
+		cmocka_unit_test(test_rise_fall_of_one),
+		cmocka_unit_test(test_verdict_all_up_is_ok),
+		cmocka_unit_test(test_verdict_unknown_is_not_down),
+		cmocka_unit_test(test_verdict_haproxy_down_is_critical),
+		cmocka_unit_test(test_verdict_one_shard_or_agent_is_degraded),
+		cmocka_unit_test(test_verdict_need_counts_members),
+		cmocka_unit_test(test_verdict_no_edge_no_shard_is_critical),
+		cmocka_unit_test(test_verdict_rule_skips_empty_groups),
+		cmocka_unit_test(test_check_body),
+		cmocka_unit_test(test_agentcheck_weight),
+		cmocka_unit_test(test_agentcheck_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

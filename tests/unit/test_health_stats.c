@@ -16,7 +16,7 @@
 
 static int
 parse(const char *csv, const char *name, struct health_stats_backend *be,
-      char *err)
+    char *err)
 {
 	memset(be, 0, sizeof(*be));
 	be->name = name;
@@ -31,8 +31,8 @@ read_seed(const char *name)
 	char *buf;
 	long n;
 
-	snprintf(path, sizeof(path), "tests/fuzz/corpus/fuzz_health_stats/%s",
-	         name);
+	snprintf(
+	    path, sizeof(path), "tests/fuzz/corpus/fuzz_health_stats/%s", name);
 	f = fopen(path, "rb");
 	assert_non_null(f);
 	fseek(f, 0, SEEK_END);
@@ -132,8 +132,8 @@ test_not_a_stats_table(void **state)
 	assert_string_equal(err, "no status column");
 	assert_int_equal(parse("# pxname,svname,scur,status\n"
 	                       "be,\"a,1,UP\n",
-	                       "be", &be, err),
-	                 -1);
+	                     "be", &be, err),
+	    -1);
 	assert_string_equal(err, "broken quotes");
 }
 
@@ -153,11 +153,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_haproxy26_capture),
-	    cmocka_unit_test(test_states_and_sessions),
-	    cmocka_unit_test(test_quoted_fields_and_crlf),
-	    cmocka_unit_test(test_not_a_stats_table),
-	    cmocka_unit_test(test_status_words),
+		cmocka_unit_test(test_haproxy26_capture),
+		cmocka_unit_test(test_states_and_sessions),
+		cmocka_unit_test(test_quoted_fields_and_crlf),
+		cmocka_unit_test(test_not_a_stats_table),
+		cmocka_unit_test(test_status_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
