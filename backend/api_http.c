@@ -5,6 +5,7 @@
  *   POST /api/<method>   form or JSON body; GET with a query string too
  *   GET  /healthz        200 while reads can be served, else 503
  *   GET  /metrics        Prometheus text
+ *   GET  /rtm            the RTM WebSocket (rtm.c)
  *
  * Unparsable HTTP is answered 400 and an oversized body 413 by the HTTP
  * server itself (common/http.c) before anything reaches this file.
@@ -27,6 +28,7 @@ struct api_http {
 	struct api_ctx *api;
 	struct http_server *srv;
 	size_t map_max; /* for the health view */
+	struct rtm *rtm; /* the WebSocket at /rtm, when set */
 };
 
 static void
@@ -193,6 +195,7 @@ api_http_metrics(struct api_http *h, struct http_req *r)
 	    (unsigned long long)ss.writes);
 	fprintf(f, "# TYPE parley_http_connections gauge\n"
 	    "parley_http_connections %u\n", http_server_nconns(h->srv));
+	rtm_metrics(h->rtm, f);
 	fclose(f);
 	http_reply(r, 200, "text/plain; version=0.0.4", text, len);
 	free(text);
@@ -219,6 +222,8 @@ api_http_handler(struct http_req *r, void *arg)
 		api_http_health(h, r);
 	} else if (strcmp(path, "/metrics") == 0 && is_get) {
 		api_http_metrics(h, r);
+	} else if (strcmp(path, "/rtm") == 0) {
+		rtm_upgrade(h->rtm, r);
 	} else {
 		http_reply_str(r, 404, API_CTYPE_JSON,
 		    "{\"ok\":false,\"error\":\"not_found\"}");
@@ -235,6 +240,12 @@ api_http_new(struct ev_loop *loop, struct api_ctx *api,
 	h->map_max = map_max;
 	h->srv = http_server_new(loop, lim, api_http_handler, h);
 	return h;
+}
+
+void
+api_http_set_rtm(struct api_http *h, struct rtm *rtm)
+{
+	h->rtm = rtm;
 }
 
 struct http_server *

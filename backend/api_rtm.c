@@ -8,8 +8,8 @@
  * team makes this slow, so it runs on a worker thread (API_F_SLOW),
  * serialising included, and other clients are answered meanwhile.
  *
- * rtm.connect answers not_yet_available until the RTM WebSocket is
- * served by this backend.
+ * rtm.connect is answered by the RTM server (rtm.c): a WebSocket URL
+ * with a short-lived ticket.
  */
 #include <stdio.h>
 #include <string.h>
@@ -150,14 +150,8 @@ rtm_start(struct api_call *c, struct store_txn *txn)
 	return 0;
 }
 
-static void
-rtm_connect(struct api_call *c)
-{
-	api_call_fail(c, "not_yet_available");
-}
-
 const struct api_method api_methods_rtm[] = {
 	{ "rtm.start", API_TIER_1, API_F_SLOW, rtm_start, NULL, NULL },
-	{ "rtm.connect", API_TIER_1, 0, NULL, NULL, rtm_connect },
+	{ "rtm.connect", API_TIER_1, 0, NULL, NULL, rtm_connect_call },
 	{ NULL, 0, 0, NULL, NULL, NULL },
 };

@@ -650,6 +650,9 @@ struct api_http;
 struct api_http *api_http_new(struct ev_loop *loop, struct api_ctx *api,
     const struct http_limits *lim, size_t map_max);
 struct http_server *api_http_server(struct api_http *h);
+/* Serves the RTM WebSocket at /rtm with rtm (rtm.c). */
+struct rtm;
+void api_http_set_rtm(struct api_http *h, struct rtm *rtm);
 void api_http_free(struct api_http *h);
 
 /* The admin socket (admin.c) at path, mode 0600; NULL after logging. */
@@ -691,6 +694,183 @@ extern const struct api_method api_methods_conv[];
 extern const struct api_method api_methods_users[];
 extern const struct api_method api_methods_reactions[];
 extern const struct api_method api_methods_rtm[];
+
+/* ------------------------------------------------------------------ */
+/*
+ * rtm: the RTM WebSocket of full clients (docs/rtm.md).
+ *
+ *   rtm.c         the endpoint: tickets, hello, client sends and their
+ *                 acks, heartbeat, goodbye, rtm.connect's answer
+ *   rtm_fanout.c  who may see an event, the teams' connections, fan-out
+ *                 of committed events, resume from the event log
+ *   rtm_msg.c     parsing of client messages and the acks' text
+ *
+ * Everything runs on the loop thread.  Committed events arrive through
+ * the store's event hook (rtm_event_hook), so nothing goes out before
+ * the commit that holds it.
+ */
+struct http_req;
+struct ws_conn;
+struct rtm;
+struct rtm_conn;
+
+/* What [backend] sets for RTM; see docs/configuration.md. */
+struct rtm_config {
+	const char *url;       /* public WebSocket URL, without query */
+	int ticket_ttl;        /* seconds a ticket from rtm.connect lives */
+	double heartbeat;      /* seconds: a silent connection is dead */
+	size_t out_cap;        /* unsent bytes per connection */
+	size_t max_message;    /* bytes of one client message */
+	size_t replay_batch;   /* events read per resume step */
+	size_t presence_max;   /* ids in one presence_sub */
+	int max_conns;         /* open RTM connections at most */
+};
+
+struct rtm_stats {
+	uint64_t opened;       /* connections accepted */
+	uint64_t refused;      /* upgrades refused (ticket, token, user) */
+	uint64_t events;       /* committed events fanned out */
+	uint64_t deliveries;   /* frames queued to connections */
+	uint64_t replayed;     /* events sent by resumes */
+	uint64_t resume_ok, resume_failed;
+	uint64_t sends, send_errors; /* client messages and error acks */
+	uint64_t slow_closed;  /* closed at the output cap */
+	uint64_t dead_closed;  /* closed by the heartbeat */
+	uint64_t revoked_closed; /* closed by a revocation or deactivation */
+	unsigned conns;        /* open now */
+};
+
+/* Fills cfg with the defaults of docs/configuration.md (url NULL). */
+void rtm_config_default(struct rtm_config *cfg);
+
+/*
+ * The RTM server of a backend on loop, over api's store and keys; cfg is
+ * copied (url too).  Sets itself as the store's event hook and as the
+ * server that rtm.connect describes.  Returns NULL after logging.
+ */
+struct rtm *rtm_new(struct ev_loop *loop, struct api_ctx *api,
+    const struct rtm_config *cfg);
+/* New settings (SIGHUP); open connections keep their output cap. */
+void rtm_set_config(struct rtm *r, const struct rtm_config *cfg);
+/*
+ * Graceful stop: every connection gets goodbye and a close (1001);
+ * nothing new is accepted.
+ */
+void rtm_shutdown(struct rtm *r);
+void rtm_free(struct rtm *r);
+void rtm_get_stats(struct rtm *r, struct rtm_stats *out);
+/* Prometheus text of the RTM counters (nothing when r is NULL). */
+void rtm_metrics(struct rtm *r, FILE *f);
+/*
+ * The value of parameter name in the query string q, percent-decoded
+ * into out.  Returns 1 when found, 0 when absent, -1 when it does not
+ * fit in out or is badly encoded.
+ */
+int rtm_query_param(const char *q, const char *name, char *out,
+    size_t outlen);
+
+/*
+ * The WebSocket upgrade of GET /rtm?ticket=...: checks the ticket and
+ * the token it came from, accepts the connection or answers 401/400 (or
+ * 503 without an RTM server).  Consumes req.
+ */
+void rtm_upgrade(struct rtm *r, struct http_req *req);
+
+/* The custom Web API method rtm.connect (api_rtm.c calls it). */
+void rtm_connect_call(struct api_call *c);
+
+/* The store's event hook (store_event_fn) with the struct rtm as arg. */
+void rtm_event_hook(void *arg, const char *team, uint64_t seq,
+    const char *json, size_t len);
+
+/*
+ * Who may see an event.  rtm_event_scope() reads a stored event and
+ * says where it goes:
+ *   RTM_SCOPE_TEAM     every connection of the team
+ *   RTM_SCOPE_CHANNEL  members of channel, and also user when set
+ *                      (the one who just left)
+ *   RTM_SCOPE_USER     only user's connections
+ *   RTM_SCOPE_NONE     nobody (internal events such as tokens_revoked,
+ *                      scrubbed tombstones)
+ * and what it does to open connections:
+ *   RTM_ACT_REVOKE_TOKEN  close the connections of token_id
+ *   RTM_ACT_DEACTIVATE    close every connection of user
+ */
+enum rtm_scope_kind {
+	RTM_SCOPE_NONE,
+	RTM_SCOPE_TEAM,
+	RTM_SCOPE_CHANNEL,
+	RTM_SCOPE_USER,
+};
+enum rtm_action {
+	RTM_ACT_NONE,
+	RTM_ACT_REVOKE_TOKEN,
+	RTM_ACT_DEACTIVATE,
+};
+struct rtm_scope {
+	enum rtm_scope_kind kind;
+	enum rtm_action action;
+	char channel[STORE_ID_SIZE]; /* RTM_SCOPE_CHANNEL */
+	char user[STORE_ID_SIZE];    /* RTM_SCOPE_USER, extra member, act */
+	char token_id[40];           /* RTM_ACT_REVOKE_TOKEN */
+};
+/* Fills sc for event ev (a JSON object); never fails. */
+void rtm_event_scope(const json_t *ev, struct rtm_scope *sc);
+
+/*
+ * Resume: what a client presenting (epoch, seq) gets from a store at
+ * cur_epoch whose team log holds oldest..last.
+ */
+enum rtm_resume {
+	RTM_RESUME_OK,          /* replay seq + 1 .. last, then live */
+	RTM_RESUME_EPOCH,       /* "epoch_changed": the store was replaced */
+	RTM_RESUME_TOO_OLD,     /* "seq_too_old": events were dropped */
+	RTM_RESUME_FUTURE,      /* "seq_unknown": past the last one given */
+};
+enum rtm_resume rtm_resume_check(const char *cur_epoch, uint64_t oldest,
+    uint64_t last, const char *epoch, uint64_t seq);
+const char *rtm_resume_reason(enum rtm_resume r);
+
+/*
+ * Client messages (rtm_msg.c).  rtm_msg_parse() reads one text message
+ * of len bytes: a JSON object with a "type" and, for anything that is
+ * answered, an "id" (a number or a string, echoed as reply_to).
+ * Returns 0 with m filled (m->obj is a new reference that rtm_msg_clear
+ * releases; the string fields point into it), or -1 with *err set to a
+ * static error name (invalid_json, not_an_object, no_type, bad_id,
+ * bad_channel, no_text, msg_too_long, bad_thread_ts, bad_ids) and
+ * m->id kept when the message had one, so the error can be acked.
+ */
+enum rtm_msg_type {
+	RTM_MSG_OTHER,        /* a type the server does not take */
+	RTM_MSG_PING,
+	RTM_MSG_MESSAGE,
+	RTM_MSG_TYPING,
+	RTM_MSG_PRESENCE_SUB,
+};
+#define RTM_TEXT_MAX 40000 /* characters of a message's text */
+struct rtm_msg {
+	enum rtm_msg_type type;
+	json_t *obj;
+	const json_t *id;      /* NULL when absent */
+	const char *type_str;
+	const char *channel;
+	const char *text;
+	const char *thread_ts;
+	const json_t *ids;     /* presence_sub: array of user ids */
+};
+int rtm_msg_parse(const char *data, size_t len, size_t max_ids,
+    struct rtm_msg *m, const char **err);
+void rtm_msg_clear(struct rtm_msg *m);
+/*
+ * Acks, as new strings the caller frees: ok with reply_to and the
+ * fields of extra (may be NULL); an error with code and msg; a pong
+ * that echoes the ping's other fields.
+ */
+char *rtm_ack_ok(const json_t *id, const json_t *extra, size_t *len);
+char *rtm_ack_error(const json_t *id, int code, const char *msg,
+    size_t *len);
+char *rtm_pong(const struct rtm_msg *m, size_t *len);
 
 /* ------------------------------------------------------------------ */
 

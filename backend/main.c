@@ -1,8 +1,8 @@
 /*
  * parley-backend: the system of record and its Web API.
  *
- * One libev loop serves HTTP (the Web API, /healthz, /metrics) and the
- * local admin socket; the store's writer thread commits writes; worker
+ * One libev loop serves HTTP (the Web API, /healthz, /metrics), the RTM
+ * WebSocket at /rtm and the local admin socket; the store's writer thread commits writes; worker
  * threads take slow requests.  Settings: the [backend] and [tokens]
  * sections of parley.conf (docs/configuration.md).
  */
@@ -14,6 +14,7 @@
 #include <ev.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
@@ -37,6 +38,14 @@ struct backend_settings {
 	int max_conns;
 	int rate[API_TIER_MAX];
 	int signin_failures;
+	char *rtm_url;
+	long long rtm_ticket_ttl_ms;
+	long long rtm_heartbeat_ms;
+	size_t rtm_out_cap;
+	size_t rtm_max_message;
+	int rtm_replay_batch;
+	int rtm_presence_max;
+	int rtm_max_conns;
 	struct token_settings tokens;
 };
 
@@ -67,6 +76,22 @@ static const struct conf_key backend_keys[] = {
 	    0 },
 	{ "signin_failures", CONF_INT, BK(signin_failures), "5", 1, 1000000,
 	    0 },
+	/* RTM (docs/rtm.md) */
+	{ "rtm_url", CONF_STRING, BK(rtm_url), NULL, 0, 0, 0 },
+	{ "rtm_ticket_ttl", CONF_DURATION, BK(rtm_ticket_ttl_ms), "30s", 1000,
+	    600000, 0 },
+	{ "rtm_heartbeat", CONF_DURATION, BK(rtm_heartbeat_ms), "30s", 200,
+	    3600000, 0 },
+	{ "rtm_out_cap", CONF_SIZE, BK(rtm_out_cap), "1M", 4096, 1 << 30,
+	    0 },
+	{ "rtm_max_message", CONF_SIZE, BK(rtm_max_message), "64K", 1024,
+	    1 << 20, 0 },
+	{ "rtm_replay_batch", CONF_INT, BK(rtm_replay_batch), "256", 1,
+	    100000, 0 },
+	{ "rtm_presence_max", CONF_INT, BK(rtm_presence_max), "500", 1,
+	    100000, 0 },
+	{ "rtm_max_conns", CONF_INT, BK(rtm_max_conns), "15000", 1, 100000,
+	    0 },
 	{ NULL, 0, 0, NULL, 0, 0, 0 },
 };
 
@@ -85,6 +110,7 @@ struct backend {
 	struct token_keys *keys;
 	struct api_ctx *api;
 	struct api_http *http;
+	struct rtm *rtm;
 	struct admin *admin;
 };
 
@@ -104,6 +130,35 @@ backend_limits(const struct backend_settings *s, struct api_limits *lim)
 	lim->max_body = s->max_body;
 }
 
+/*
+ * The RTM settings of s; url points into s or into buf (the default
+ * ws://<listen>/rtm when rtm_url is not set).
+ */
+static void
+backend_rtm_config(const struct backend_settings *s, struct rtm_config *rc,
+    char *buf, size_t len)
+{
+	const char *host = s->listen.host[0] != '\0' ? s->listen.host :
+	    "127.0.0.1";
+
+	rtm_config_default(rc);
+	if (s->rtm_url != NULL && s->rtm_url[0] != '\0') {
+		rc->url = s->rtm_url;
+	} else {
+		snprintf(buf, len, strchr(host, ':') != NULL ?
+		    "ws://[%s]:%u/rtm" : "ws://%s:%u/rtm", host,
+		    s->listen.port);
+		rc->url = buf;
+	}
+	rc->ticket_ttl = (int)(s->rtm_ticket_ttl_ms / 1000);
+	rc->heartbeat = (double)s->rtm_heartbeat_ms / 1000;
+	rc->out_cap = s->rtm_out_cap;
+	rc->max_message = s->rtm_max_message;
+	rc->replay_batch = (size_t)s->rtm_replay_batch;
+	rc->presence_max = (size_t)s->rtm_presence_max;
+	rc->max_conns = s->rtm_max_conns;
+}
+
 static int
 backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 {
@@ -111,7 +166,8 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	struct store_config sc;
 	struct api_limits lim;
 	struct http_limits hl;
-	char err[CONF_ERRLEN], port[8], addr[300], *sock;
+	struct rtm_config rc;
+	char err[CONF_ERRLEN], port[8], addr[300], *sock, url[320];
 
 	bk.keys = token_keys_load(s->tokens.keys, err, sizeof(err));
 	if (bk.keys == NULL) {
@@ -150,6 +206,9 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	 */
 	hl.out_cap = 256u << 20;
 	bk.http = api_http_new(loop, bk.api, &hl, s->map_max);
+	backend_rtm_config(s, &rc, url, sizeof(url));
+	bk.rtm = rtm_new(loop, bk.api, &rc);
+	api_http_set_rtm(bk.http, bk.rtm);
 	snprintf(port, sizeof(port), "%u", s->listen.port);
 	if (http_server_listen(api_http_server(bk.http),
 	    s->listen.host[0] ? s->listen.host : NULL, port, NULL) == -1)
@@ -174,6 +233,9 @@ backend_stop(struct ev_loop *loop, void *arg)
 		http_server_stop_listening(api_http_server(bk.http));
 	admin_free(bk.admin);
 	bk.admin = NULL;
+	/* goodbye to every RTM client, written before the loop ends */
+	rtm_shutdown(bk.rtm);
+	conn_loop_flush(loop);
 	daemon_exit(loop);
 }
 
@@ -183,12 +245,16 @@ backend_reload(struct ev_loop *loop, const void *old, void *fresh,
 {
 	const struct backend_settings *s = fresh;
 	struct api_limits lim;
+	struct rtm_config rc;
+	char url[320];
 
 	if (api_keys_reload(bk.api, s->tokens.keys) == -1)
 		return -1;
 	backend_limits(s, &lim);
 	api_ctx_set_limits(bk.api, &lim);
 	store_set_map_max(bk.st, s->map_max);
+	backend_rtm_config(s, &rc, url, sizeof(url));
+	rtm_set_config(bk.rtm, &rc);
 	return 0;
 }
 
@@ -196,6 +262,9 @@ static void
 backend_cleanup(struct ev_loop *loop, void *arg)
 {
 	admin_free(bk.admin);
+	if (bk.http != NULL)
+		api_http_set_rtm(bk.http, NULL);
+	rtm_free(bk.rtm);
 	api_http_free(bk.http);
 	api_ctx_free(bk.api);
 	if (bk.st != NULL)

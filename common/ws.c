@@ -353,6 +353,22 @@ ws_broadcast(struct ws_conn *const *conns, size_t n, struct buf *frame)
 	return ok;
 }
 
+size_t
+ws_queued(const struct ws_conn *c)
+{
+	return c->c->out.bytes;
+}
+
+void
+ws_abort(struct ws_conn *c, int code)
+{
+	if (c->dropped || conn_closed(c->c))
+		return;
+	c->dropped = 1;
+	c->code = code;
+	conn_kick(c->c);
+}
+
 /* Queues a close frame with code (0: none) and reason. */
 static void
 ws_send_close(struct ws_conn *c, int code, const char *reason)
@@ -526,6 +542,8 @@ ws_control(struct ws_conn *c, int op, const unsigned char *p, size_t n)
 		buf_unref(b);
 		return;
 	case WS_PONG:
+		if (c->state == WS_OPEN && c->srv->cb.on_pong != NULL)
+			c->srv->cb.on_pong(c, c->srv->arg);
 		return;
 	case WS_CLOSE:
 		break;

@@ -68,6 +68,8 @@ struct ws_callbacks {
 	    const unsigned char *data, size_t len, void *arg);
 	/* The connection is gone after this returns. */
 	void (*on_close)(struct ws_conn *c, int code, void *arg);
+	/* A pong frame arrived (may be NULL): the peer is alive. */
+	void (*on_pong)(struct ws_conn *c, void *arg);
 };
 
 /* Fills lim with the defaults above. */
@@ -143,6 +145,17 @@ int ws_send(struct ws_conn *c, enum ws_opcode op, const void *data,
  */
 size_t ws_broadcast(struct ws_conn *const *conns, size_t n,
     struct buf *frame);
+
+/* Bytes queued for the client and not yet written. */
+size_t ws_queued(const struct ws_conn *c);
+
+/*
+ * Drops the connection without a close handshake (a dead or hopeless
+ * peer): queued bytes are discarded and TCP is closed at the next flush
+ * pass, where on_close runs with code.  Safe while walking lists of
+ * connections, like a send past out_cap.
+ */
+void ws_abort(struct ws_conn *c, int code);
 
 /*
  * Starts the close handshake with code and reason (may be NULL).  The
