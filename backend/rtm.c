@@ -444,11 +444,11 @@ rtm_new(struct ev_loop *loop, struct api_ctx *api,
 	cb.on_open = rtm_on_open;
 	cb.on_message = rtm_on_message;
 	cb.on_close = rtm_on_close;
-	cb.on_pong = rtm_on_pong;
 	ws_limits_default(&lim);
 	lim.max_message = cfg->max_message;
 	lim.out_cap = cfg->out_cap;
 	r->ws = ws_server_new(loop, &lim, &cb, r);
+	ws_server_on_pong(r->ws, rtm_on_pong);
 
 	ev_init(&r->sweep, rtm_sweep_cb);
 	r->sweep.data = r;

@@ -49,6 +49,7 @@ struct ws_server {
 	struct ev_loop *loop;
 	struct ws_limits lim;
 	struct ws_callbacks cb;
+	void (*on_pong)(struct ws_conn *c, void *arg);
 	void *arg;
 	struct ws_conn *conns;
 	unsigned nconns;
@@ -104,6 +105,13 @@ ws_server_new(struct ev_loop *loop, const struct ws_limits *lim,
 	s->arg = arg;
 	(void)conn_loop_get(loop);
 	return s;
+}
+
+void
+ws_server_on_pong(struct ws_server *s,
+    void (*fn)(struct ws_conn *c, void *arg))
+{
+	s->on_pong = fn;
 }
 
 void
@@ -542,8 +550,8 @@ ws_control(struct ws_conn *c, int op, const unsigned char *p, size_t n)
 		buf_unref(b);
 		return;
 	case WS_PONG:
-		if (c->state == WS_OPEN && c->srv->cb.on_pong != NULL)
-			c->srv->cb.on_pong(c, c->srv->arg);
+		if (c->state == WS_OPEN && c->srv->on_pong != NULL)
+			c->srv->on_pong(c, c->srv->arg);
 		return;
 	case WS_CLOSE:
 		break;

@@ -68,8 +68,6 @@ struct ws_callbacks {
 	    const unsigned char *data, size_t len, void *arg);
 	/* The connection is gone after this returns. */
 	void (*on_close)(struct ws_conn *c, int code, void *arg);
-	/* A pong frame arrived (may be NULL): the peer is alive. */
-	void (*on_pong)(struct ws_conn *c, void *arg);
 };
 
 /* Fills lim with the defaults above. */
@@ -81,6 +79,13 @@ void ws_limits_default(struct ws_limits *lim);
  */
 struct ws_server *ws_server_new(struct ev_loop *loop,
     const struct ws_limits *lim, const struct ws_callbacks *cb, void *arg);
+
+/*
+ * Sets fn(c, arg) to run when a pong frame arrives (the peer is alive),
+ * for servers that ping their clients; NULL to stop.
+ */
+void ws_server_on_pong(struct ws_server *s,
+    void (*fn)(struct ws_conn *c, void *arg));
 
 /* Closes every connection (code 1001) and frees the server. */
 void ws_server_free(struct ws_server *s);
