@@ -6,7 +6,7 @@
  *     ticket: signature, expiry, kind ptk; the token it was minted
  *     from (its id is the ticket's id): known, not revoked; the user
  *     active.  Otherwise 401 and no WebSocket.
- *   101, then {"type":"hello","epoch","seq"}, then a resume if asked
+ *   101, then {"type":"hello","epoch","last_seq"}, then a resume if asked
  *   (rtm_fanout.c), then live events.
  *
  * A connection's life:
@@ -807,7 +807,7 @@ rtm_connect_call(struct api_call *call)
 	    "url", url, "team", "id", call->who.team, "name",
 	    json_get_str(team, "name"), "domain", json_get_str(team, "domain"),
 	    "self", "id", call->who.user, "name", json_get_str(self, "name"),
-	    "epoch", store_epoch(r->st), "seq", (json_int_t)last);
+	    "epoch", store_epoch(r->st), "last_seq", (json_int_t)last);
 	free(url);
 	json_decref(team);
 	json_decref(self);

@@ -635,7 +635,7 @@ rtm_resume_failed(struct rtm *r, struct rtm_conn *c, enum rtm_resume why,
 	    ws_peer(c->ws), rtm_resume_reason(why));
 	rtm_send_json(c, json_pack("{s:s,s:s,s:s,s:I}", "type",
 	    "resume_failed", "reason", rtm_resume_reason(why), "epoch",
-	    store_epoch(r->st), "seq", (json_int_t)last));
+	    store_epoch(r->st), "last_seq", (json_int_t)last));
 }
 
 static void
@@ -664,7 +664,7 @@ rtm_fanout_resume(struct rtm *r, struct rtm_conn *c, int have_resume,
 		store_rd_end(txn);
 	}
 	rtm_send_json(c, json_pack("{s:s,s:s,s:I}", "type", "hello", "epoch",
-	    store_epoch(r->st), "seq", (json_int_t)last));
+	    store_epoch(r->st), "last_seq", (json_int_t)last));
 	c->sent_seq = last;
 	if (!have_resume)
 		return;

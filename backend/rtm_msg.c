@@ -93,10 +93,8 @@ rtm_msg_presence(struct rtm_msg *m, size_t max_ids)
 	if (!json_is_array(ids) || json_array_size(ids) > max_ids)
 		return "bad_ids";
 	json_array_foreach(ids, i, v) {
-		if (!json_is_string(v) || (!store_id_valid(
-		    json_string_value(v), 'U') && !store_id_valid(
-		    json_string_value(v), 'W') && !store_id_valid(
-		    json_string_value(v), 'B')))
+		if (!json_is_string(v) ||
+		    !store_id_valid(json_string_value(v), 'U'))
 			return "bad_ids";
 	}
 	m->ids = ids;

@@ -134,6 +134,17 @@ export class Backend {
     return fs.readFileSync(this.logPath, 'utf8');
   }
 
+  // A ticket signed with the backend's key (docs/tokens.md), for tests
+  // that need one rtm.connect would never give, e.g. an expired one.
+  ticket(team, user, id, exp) {
+    const [kid, hex] = fs.readFileSync(path.join(this.dir, 'keys'), 'utf8')
+      .trim().split(/\s+/);
+    const body = `ptk.${kid}.${team}.${user}.${id}.${exp}`;
+    const mac = crypto.createHmac('sha256', Buffer.from(hex, 'hex'))
+      .update(body).digest('base64url');
+    return `${body}.${mac}`;
+  }
+
   // Resident memory of the backend in KiB.
   rssKiB() {
     const s = fs.readFileSync(`/proc/${this.proc.pid}/status`, 'utf8');

@@ -160,6 +160,16 @@ describe('RTM raw protocol', { timeout: 120000 }, () => {
       await bad('?ticket=' + res.url.split('ticket=')[1].slice(0, -2) +
         'AA');
       await bad(`?ticket=${t.users.alice.token}`);
+      // A well signed ticket: fine until it expires.
+      const now = Math.floor(Date.now() / 1000);
+      const alice = t.users.alice;
+      const good = new RawClient(`${base}?ticket=${b.ticket(t.team, alice.id,
+        alice.token_id, now + 60)}`);
+      await good.opened;
+      good.close();
+      await bad(`?ticket=${b.ticket(t.team, alice.id, alice.token_id,
+        now - 1)}`);
+      assert.match(b.log(), /upgrade from .* refused: ticket_expired/);
       // A ticket holds the token's id: a revoked token's tickets fail.
       const { token, token_id } = await b.admin.op({ op: 'token.mint',
         user: t.users.dave.id });

@@ -208,7 +208,7 @@ test_msg_parse(void **state)
 	rtm_msg_clear(&m);
 
 	assert_null(msg_err("{\"id\":2,\"type\":\"presence_sub\",\"ids\":"
-	    "[\"U0000000001\",\"W0000000002\"]}", &m));
+	    "[\"U0000000001\",\"U0000000002\"]}", &m));
 	assert_int_equal(m.type, RTM_MSG_PRESENCE_SUB);
 	assert_int_equal(json_array_size(m.ids), 2);
 	rtm_msg_clear(&m);
@@ -250,7 +250,7 @@ test_msg_refusals(void **state)
 	    "\"channel\":\"U0000000001\",\"text\":\"x\"}", &m), "bad_channel");
 	rtm_msg_clear(&m);
 	assert_string_equal(msg_err("{\"id\":6,\"type\":\"message\","
-	    "\"channel\":\"C0000000001\",\"text\":\"x\",\"thread_ts\":\"1\"}",
+	    "\"channel\":\"C0000000001\",\"text\":\"x\",\"thread_ts\":\"1.x\"}",
 	    &m), "bad_thread_ts");
 	rtm_msg_clear(&m);
 	assert_string_equal(msg_err("{\"type\":\"typing\"}", &m),
