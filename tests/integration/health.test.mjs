@@ -4,9 +4,10 @@
 // and 200 slow-loris connections do not keep the checkers from their
 // answers.
 //
-// Probed targets: the shards and edges are small Node HTTP servers that
-// answer /healthz, standing in for parley-backend and parley-edge; HAProxy
-// is the real /usr/sbin/haproxy; the agent is the real build/bin/parley-spoa
+// Probed targets: the shard is the real build/bin/parley-backend when it is
+// built (a small Node HTTP server answering /healthz stands in otherwise);
+// the edges are Node HTTP servers standing in for parley-edge; HAProxy is
+// the real /usr/sbin/haproxy; the agent is the real build/bin/parley-spoa
 // when it is built (its subtest is skipped otherwise).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +24,7 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname),
 	'../..');
 const healthBin = path.join(root, 'build/bin/parley-health');
 const spoaBin = path.join(root, 'build/bin/parley-spoa');
+const backendBin = path.join(root, 'build/bin/parley-backend');
 const haproxyBin = '/usr/sbin/haproxy';
 
 const MARKER = 'PARLEY-ROUTE53-OK';
@@ -78,6 +80,22 @@ function standIn(name, port) {
 			const closed = new Promise((res) => srv.close(res));
 			for (const s of sockets) s.destroy();
 			await closed;
+		},
+	};
+}
+
+// The real parley-backend as a shard, started and stopped like a stand-in.
+function realBackend(name) {
+	let child = null;
+	return {
+		name,
+		async start() {
+			child = startChild('backend', backendBin,
+				['-c', path.join(dir, 'parley.conf')]);
+		},
+		async stop() {
+			if (child) await stopChild(child, 'SIGKILL');
+			child = null;
 		},
 	};
 }
@@ -317,9 +335,15 @@ function writeConfig(withAgent) {
 	if (withAgent) {
 		lines.push(`agent = 127.0.0.1:${ports.spoa}`);
 		lines.push('', '[spoa]', `listen = 127.0.0.1:${ports.spoa}`,
-			`stats_listen = 127.0.0.1:${ports.spoaStats}`,
-			'', '[tokens]', `keys = ${keys}`);
+			`stats_listen = 127.0.0.1:${ports.spoaStats}`);
 	}
+	if (haveBackend) {
+		fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
+		lines.push('', '[backend]', `listen = 127.0.0.1:${ports.shard1}`,
+			'data_dir = data', 'map_initial = 16M');
+	}
+	if (withAgent || haveBackend)
+		lines.push('', '[tokens]', `keys = ${keys}`);
 	fs.writeFileSync(path.join(dir, 'parley.conf'), lines.join('\n') + '\n');
 
 	fs.writeFileSync(path.join(dir, 'haproxy.cfg'), [
@@ -343,6 +367,7 @@ function writeConfig(withAgent) {
 }
 
 const haveSpoa = fs.existsSync(spoaBin);
+const haveBackend = fs.existsSync(backendBin);
 
 before(async () => {
 	dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-health-'));
@@ -355,7 +380,8 @@ before(async () => {
 
 	standIns.push(standIn('edge e1', ports.edge1),
 		standIn('edge e2', ports.edge2),
-		standIn('shard s1', ports.shard1));
+		haveBackend ? realBackend('shard s1')
+			: standIn('shard s1', ports.shard1));
 	for (const s of standIns) await s.start();
 	if (haveSpoa)
 		spoa = startChild('spoa', spoaBin,
