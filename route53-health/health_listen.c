@@ -6,6 +6,7 @@
  *     path          the check: 200 with the marker, or 503
  *     status_path   the JSON view
  *     metrics_path  Prometheus text
+ *     /healthz      200 "ok" while this daemon runs (its own liveness)
  *   anything else 404, other methods 405.  Slow, partial, oversized and
  *   garbage requests get the HTTP server's limits: 408, 431, 400 or a
  *   closed connection within header_timeout.
@@ -59,6 +60,11 @@ listen_http_handler(struct http_req *r, void *arg)
 		body = health_render_metrics(h, health_now(), &len);
 		http_reply(r, 200, "text/plain; version=0.0.4", body, len);
 		free(body);
+		return;
+	}
+	if (strcmp(path, "/healthz") == 0) {
+		/* This daemon's own liveness, for HAProxy and launchers. */
+		http_reply_str(r, 200, "text/plain", "ok\n");
 		return;
 	}
 	http_reply_str(r, 404, "text/plain", "not found\n");

@@ -595,6 +595,8 @@ test('garbage, oversized headers and unknown paths get their errors',
 			'a'.repeat(20000) + '\r\n\r\n'), /^HTTP\/1\.1 431 /);
 		const nf = await get(ports.http, '/nope');
 		assert.equal(nf.status, 404);
+		const live = await get(ports.http, '/healthz');
+		assert.equal(live.status, 200);
 		const head = await new Promise((resolve) => {
 			const req = http.request({ host: '127.0.0.1',
 				port: ports.http, path: '/health', method: 'HEAD',
