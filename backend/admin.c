@@ -22,9 +22,17 @@
  *                                                   -> {"ok":true,"count"}
  *   {"op":"token.mint","user","ttl"}        -> {"ok":true,"token","token_id"}
  *   {"op":"token.revoke","token_id"}                -> {"ok":true}
- *   {"op":"keys.reload"}                            -> {"ok":true}
- *   {"op":"ping"}                                   -> {"ok":true,"epoch"}
- * Errors: {"ok":false,"error":name}.  A line longer than 64 KiB or not a
+ *   {"op":"message.delete","channel","ts"}          -> {"ok":true}
+ *   {"op":"lookup","team","user","channel"}
+ *                            -> {"ok":true,"team_id","user_id","channel_id"}
+ *   {"op":"backup","dir"}                           -> {"ok":true}
+ *   {"op":"keys.reload"}                            -> {"ok":true,"kid"}
+ *   {"op":"ping"}                    -> {"ok":true,"epoch","pid","keys"}
+ * lookup takes a team id or domain and, optionally, a user id or name
+ * and a channel id or name of that team.  backup writes a compacted
+ * copy into dir (an absolute path; it must not hold a data.mdb yet) on
+ * a worker thread while the backend goes on serving.
+ * Errors: {"ok":false,"error":name} with "detail" for some.  A line longer than 64 KiB or not a
  * JSON object closes the connection after an error line.
  *
  * Each connection has one request in flight: reading stops until it is
@@ -76,9 +84,11 @@ struct admin_conn {
 /* One request in flight. */
 struct admin_req {
 	struct admin_conn *ac; /* NULL once the connection is gone */
+	struct api_ctx *api;
 	json_t *req;
 	json_t *res;        /* answer fields */
 	const char *err;
+	char detail[512];   /* more about err, for the operator */
 	char hash[STORE_PWHASH_SIZE];
 	char token_id[TOKEN_ID_MAX + 1];
 	char token[TOKEN_MAX_LEN];
@@ -142,9 +152,12 @@ admin_req_end(struct admin_req *r)
 	json_t *o;
 
 	if (ac != NULL) {
-		if (r->err != NULL)
+		if (r->err != NULL) {
 			o = json_pack("{s:b,s:s}", "ok", 0, "error", r->err);
-		else {
+			if (r->detail[0] != '\0')
+				json_object_set_new(o, "detail",
+				    json_string(r->detail));
+		} else {
 			o = json_pack("{s:b}", "ok", 1);
 			if (r->res != NULL)
 				json_object_update(o, r->res);
@@ -391,6 +404,8 @@ op_token_mint(struct store_txn *txn, struct admin_req *r)
 	    json_get_str(uo, "team_id") : "", sizeof(tok.team));
 	json_decref(uo);
 	tok.created = util_wall_sec();
+	if (json_get_int(r->req, "ttl", 0) > 0)
+		tok.expires = tok.created + json_get_int(r->req, "ttl", 0);
 	rc = store_txn_token_put(txn, r->token_id, &tok);
 	if (rc == STORE_OK)
 		r->res = json_pack("{s:s,s:s}", "token", r->token, "token_id",
@@ -415,6 +430,20 @@ op_token_revoke(struct store_txn *txn, struct admin_req *r)
 	return rc;
 }
 
+static int
+op_message_delete(struct store_txn *txn, struct admin_req *r)
+{
+	uint64_t ts;
+	int rc;
+
+	if (rs(r, "channel") == NULL || store_ts_parse(rs(r, "ts"), &ts) == -1)
+		return admin_fail(r, "invalid_arguments");
+	rc = store_op_message_delete(txn, rs(r, "channel"), ts);
+	if (rc == STORE_ERR_NOTFOUND)
+		return admin_fail(r, "message_not_found");
+	return rc;
+}
+
 static const struct admin_op {
 	const char *name;
 	int (*fn)(struct store_txn *txn, struct admin_req *r);
@@ -431,6 +460,7 @@ static const struct admin_op {
 	{ "messages.create_many", op_messages_many, 0 },
 	{ "token.mint", op_token_mint, 0 },
 	{ "token.revoke", op_token_revoke, 0 },
+	{ "message.delete", op_message_delete, 0 },
 	{ NULL, NULL, 0 },
 };
 
@@ -501,6 +531,105 @@ admin_hash_done(void *arg)
 	admin_submit(r);
 }
 
+/* Finds a team by id or domain; 0 or -1. */
+static int
+admin_team_find(struct store_txn *txn, const char *s, char id[STORE_ID_SIZE])
+{
+	json_t *tm;
+
+	if (store_id_valid(s, 'T')) {
+		tm = store_txn_team_get(txn, s);
+		if (tm == NULL)
+			return -1;
+		json_decref(tm);
+		util_strlcpy(id, s, STORE_ID_SIZE);
+		return 0;
+	}
+	return store_txn_team_by_domain(txn, s, id) == STORE_OK ? 0 : -1;
+}
+
+/*
+ * lookup: names to ids in one read.  A user or channel given by id must
+ * belong to the team.
+ */
+static void
+admin_lookup(struct admin *a, struct admin_req *r)
+{
+	const char *team = rs(r, "team"), *u = rs(r, "user");
+	const char *ch = rs(r, "channel");
+	char tid[STORE_ID_SIZE], uid[STORE_ID_SIZE], cid[STORE_ID_SIZE];
+	struct store_txn *txn;
+	json_t *o;
+
+	if (team == NULL) {
+		r->err = "invalid_arguments";
+		return;
+	}
+	txn = store_rd_begin(api_ctx_store(a->api));
+	if (txn == NULL) {
+		r->err = "internal_error";
+		return;
+	}
+	if (admin_team_find(txn, team, tid) == -1) {
+		r->err = "team_not_found";
+		goto out;
+	}
+	r->res = json_pack("{s:s}", "team_id", tid);
+	if (u != NULL) {
+		if (store_id_valid(u, 'U'))
+			util_strlcpy(uid, u, sizeof(uid));
+		else if (store_txn_user_by_name(txn, tid, u, uid) != STORE_OK)
+			uid[0] = '\0';
+		o = uid[0] != '\0' ? store_txn_user_get(txn, uid) : NULL;
+		if (o == NULL || json_get_str(o, "team_id") == NULL ||
+		    strcmp(json_get_str(o, "team_id"), tid) != 0) {
+			json_decref(o);
+			r->err = "user_not_found";
+			goto out;
+		}
+		json_decref(o);
+		json_object_set_new(r->res, "user_id", json_string(uid));
+	}
+	if (ch != NULL) {
+		if (store_id_valid(ch, 0))
+			util_strlcpy(cid, ch, sizeof(cid));
+		else if (store_txn_channel_by_name(txn, tid, ch, cid) !=
+		    STORE_OK)
+			cid[0] = '\0';
+		if (cid[0] == '\0' ||
+		    store_txn_channel_team(txn, cid, uid) != STORE_OK ||
+		    strcmp(uid, tid) != 0) {
+			r->err = "channel_not_found";
+			goto out;
+		}
+		json_object_set_new(r->res, "channel_id", json_string(cid));
+	}
+out:
+	store_rd_end(txn);
+}
+
+static void
+admin_backup_run(void *arg)
+{
+	struct admin_req *r = arg;
+
+	if (store_backup(api_ctx_store(r->api), rs(r, "dir"),
+	    r->detail, sizeof(r->detail)) == -1)
+		r->err = "backup_failed";
+}
+
+static void
+admin_backup_done(void *arg)
+{
+	struct admin_req *r = arg;
+
+	if (r->err == NULL)
+		log_info("admin: backup written to %s", rs(r, "dir"));
+	else
+		log_warnx("admin: backup: %s", r->detail);
+	admin_req_end(r);
+}
+
 /* Starts one request line. */
 static void
 admin_handle(struct admin_conn *ac, const char *line, size_t len)
@@ -511,6 +640,7 @@ admin_handle(struct admin_conn *ac, const char *line, size_t len)
 	const char *name;
 
 	r->ac = ac;
+	r->api = a->api;
 	ac->busy = 1;
 	ac->cur = r;
 	r->req = api_json_parse(line, len);
@@ -528,15 +658,34 @@ admin_handle(struct admin_conn *ac, const char *line, size_t len)
 	}
 	log_debug("admin: %s", name);
 	if (strcmp(name, "ping") == 0) {
-		r->res = json_pack("{s:s}", "epoch",
-		    store_epoch(api_ctx_store(a->api)));
+		r->res = json_pack("{s:s,s:I,s:s}", "epoch",
+		    store_epoch(api_ctx_store(a->api)), "pid",
+		    (json_int_t)getpid(), "keys", a->keys_path);
 		admin_req_end(r);
 		return;
 	}
 	if (strcmp(name, "keys.reload") == 0) {
 		if (api_keys_reload(a->api, a->keys_path) == -1)
 			r->err = "keys_not_loaded";
+		else
+			r->res = json_pack("{s:s}", "kid",
+			    token_keys_current(api_ctx_keys(a->api)));
 		admin_req_end(r);
+		return;
+	}
+	if (strcmp(name, "lookup") == 0) {
+		admin_lookup(a, r);
+		admin_req_end(r);
+		return;
+	}
+	if (strcmp(name, "backup") == 0) {
+		if (rs(r, "dir") == NULL || rs(r, "dir")[0] != '/') {
+			r->err = "invalid_arguments";
+			admin_req_end(r);
+			return;
+		}
+		api_work_submit(a->api, admin_backup_run, admin_backup_done,
+		    r);
 		return;
 	}
 	op = admin_op_find(name);

@@ -49,6 +49,12 @@ struct api_ctx {
 	struct ev_loop *loop;
 	struct store *st;
 	const struct token_keys *keys;
+	/*
+	 * Sets loaded by api_keys_reload: the current one, and the one it
+	 * replaced, kept until the next reload (see there).
+	 */
+	struct token_keys *keys_own;
+	struct token_keys *keys_retired;
 	struct api_limits lim;
 	struct api_rate *rate;
 	struct api_method_stats *stats;
@@ -274,9 +280,15 @@ api_keys_reload(struct api_ctx *ctx, const char *path)
 		return -1;
 	}
 	/*
-	 * XXX: the previous set is not freed: a worker may still mint with
-	 * it; rotations are rare and a key set is small.
+	 * Key sets are read on the loop thread only, within one callback,
+	 * and nothing keeps the pointer; a replaced set is still kept for
+	 * one more reload all the same, so that a caller that fetched it
+	 * just before the swap never sees it freed.  At most two sets are
+	 * held; the first set belongs to whoever made the context.
 	 */
+	token_keys_free(ctx->keys_retired);
+	ctx->keys_retired = ctx->keys_own;
+	ctx->keys_own = k;
 	ctx->keys = k;
 	log_info("keys: loaded %s, signing with key %s", path,
 	    token_keys_current(k));
@@ -354,6 +366,8 @@ api_ctx_free(struct api_ctx *ctx)
 	pthread_mutex_destroy(&ctx->mu);
 	pthread_cond_destroy(&ctx->cv);
 	api_rate_free(ctx->rate);
+	token_keys_free(ctx->keys_own);
+	token_keys_free(ctx->keys_retired);
 	free(ctx->threads);
 	free(ctx->stats);
 	free(ctx);

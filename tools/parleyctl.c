@@ -1,7 +1,9 @@
 /*
- * parleyctl: the administration tool of a Parley store.  It works on the
- * files directly and so only while no backend holds them (the store's
- * lock file says so); docs/parleyctl.md lists the commands.
+ * parleyctl: the administration tool of a Parley store.  While a backend
+ * holds the store, admin commands go through its admin socket
+ * (ctl_admin.c); otherwise parleyctl works on the files directly, which
+ * the store's lock file keeps to one process at a time.
+ * docs/parleyctl.md lists the commands.
  */
 #include <sys/stat.h>
 
@@ -21,23 +23,29 @@
 #include "token.h"
 #include "xmalloc.h"
 #include "backend/store_int.h"
+#include "tools/ctl.h"
 
 static const char *data_dir = "data";
 static const char *key_file;
 static char errbuf[512];
+static struct ctl_paths paths;
 
 static _Noreturn void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: parleyctl [-d data_dir] [-k key_file] command [args]\n"
+	    "usage: parleyctl [-c parley.conf] [-d data_dir] [-k key_file] "
+	    "[-S admin_socket]\n"
+	    "                 command [args]\n"
 	    "  init\n"
 	    "  team create NAME DOMAIN\n"
 	    "  user create TEAM NAME REAL_NAME [PASSWORD]\n"
 	    "  user deactivate TEAM NAME\n"
+	    "  user role TEAM NAME owner|admin|member\n"
+	    "  user password TEAM NAME PASSWORD\n"
 	    "  channel create TEAM NAME CREATOR [private]\n"
 	    "  message delete CHANNEL TS\n"
-	    "  token TEAM NAME [TTL_SECONDS]\n"
+	    "  token [mint] TEAM NAME [TTL_SECONDS] | token revoke TOKEN\n"
 	    "  rotate-key\n"
 	    "  seed-demo\n"
 	    "  seed-bench [USERS [CHANNELS [MEMBERS [MESSAGES]]]]\n"
@@ -120,8 +128,8 @@ keys_path(void)
 }
 
 /* Appends a new key line "kid hex" to the key file (created 0600). */
-static void
-key_append(const char *path)
+void
+ctl_key_append(const char *path)
 {
 	unsigned char secret[TOKEN_SECRET_LEN];
 	char line[128], kid[TOKEN_KID_MAX + 1], err[256];
@@ -169,7 +177,7 @@ cmd_init(void)
 	}
 	store_close(st);
 	if (access(keys_path(), F_OK) == -1)
-		key_append(keys_path());
+		ctl_key_append(keys_path());
 	return 0;
 }
 
@@ -246,6 +254,66 @@ message_delete_apply(struct store_txn *t, void *arg)
 	return store_op_message_delete(t, m->channel, m->ts);
 }
 
+struct roleop {
+	char id[STORE_ID_SIZE];
+	const char *role;
+	char hash[STORE_PWHASH_SIZE];
+};
+
+static int
+user_role_apply(struct store_txn *t, void *arg)
+{
+	struct roleop *o = arg;
+	int admin = strcmp(o->role, "admin") == 0;
+	int owner = strcmp(o->role, "owner") == 0;
+	const char *team;
+	json_t *u;
+	int rc;
+
+	u = store_txn_user_get(t, o->id);
+	if (u == NULL)
+		return STORE_ERR_NOTFOUND;
+	json_object_set_new(u, "is_admin", json_boolean(admin || owner));
+	json_object_set_new(u, "is_owner", json_boolean(owner));
+	rc = store_txn_user_put(t, u);
+	team = json_string_value(json_object_get(u, "team_id"));
+	if (rc == STORE_OK && team != NULL)
+		rc = api_event(t, team, json_pack("{s:s,s:O}", "type",
+		    "user_change", "user", u), o->id);
+	json_decref(u);
+	return rc;
+}
+
+static int
+user_password_apply(struct store_txn *t, void *arg)
+{
+	struct roleop *o = arg;
+
+	return store_txn_password_set(t, o->id, o->hash);
+}
+
+struct revoke {
+	char id[TOKEN_ID_MAX + 1];
+};
+
+static int
+token_revoke_apply(struct store_txn *t, void *arg)
+{
+	struct revoke *k = arg;
+	struct store_token tok;
+	int rc;
+
+	rc = store_txn_token_get(t, k->id, &tok);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_txn_token_revoke(t, k->id);
+	if (rc == STORE_OK)
+		rc = api_event(t, tok.team, json_pack("{s:s,s:s,s:s}", "type",
+		    "tokens_revoked", "user", tok.user, "token_id", k->id),
+		    tok.user);
+	return rc;
+}
+
 struct tok {
 	char id[TOKEN_ID_MAX + 1];
 	struct store_token rec;
@@ -289,9 +357,31 @@ cmd_token(int argc, char **argv)
 {
 	char tid[STORE_ID_SIZE], uid[STORE_ID_SIZE], tok[TOKEN_MAX_LEN];
 	struct store *st;
+	struct revoke rv;
+	const char *p;
 	long long ttl = 0;
+	int i;
 
-	if (argc < 2)
+	if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
+		/* A whole token names its id in the fifth field. */
+		for (p = argv[1], i = 0; i < 4 && p != NULL; i++)
+			if ((p = strchr(p, '.')) != NULL)
+				p++;
+		if (p == NULL)
+			p = argv[1];
+		snprintf(rv.id, sizeof(rv.id), "%.*s", (int)strcspn(p, "."),
+		    p);
+		st = open_store(0, 0);
+		write_or_die(st, token_revoke_apply, &rv, "token revoke");
+		store_close(st);
+		printf("token %s revoked\n", rv.id);
+		return 0;
+	}
+	if (argc > 0 && strcmp(argv[0], "mint") == 0) {
+		argc--;
+		argv++;
+	}
+	if (argc < 2 || argc > 3)
 		usage();
 	if (argc > 2)
 		ttl = atoll(argv[2]);
@@ -605,19 +695,27 @@ main(int argc, char **argv)
 {
 	struct store *st;
 	struct op o = { 0 };
-	const char *cmd;
-	int ch;
+	struct roleop ro;
+	const char *cmd, *conf = NULL, *sock = NULL;
+	int ch, dir_given = 0;
 
 	log_init("parleyctl", 0, 0);
 	if (getenv("PARLEY_DATA") != NULL)
 		data_dir = getenv("PARLEY_DATA");
-	while ((ch = getopt(argc, argv, "+d:k:")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:d:k:S:")) != -1) {
 		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
 		case 'd':
 			data_dir = optarg;
+			dir_given = 1;
 			break;
 		case 'k':
 			key_file = optarg;
+			break;
+		case 'S':
+			sock = optarg;
 			break;
 		default:
 			usage();
@@ -630,6 +728,26 @@ main(int argc, char **argv)
 	cmd = argv[0];
 	argc--;
 	argv++;
+
+	/* -c first; -d, -k and -S given on the line win over the file. */
+	snprintf(paths.data_dir, sizeof(paths.data_dir), "%s", data_dir);
+	if (conf != NULL && ctl_conf_load(conf, &paths, errbuf,
+	    sizeof(errbuf)) == -1)
+		fatalx("%s", errbuf);
+	if (dir_given)
+		snprintf(paths.data_dir, sizeof(paths.data_dir), "%s",
+		    data_dir);
+	if (key_file != NULL)
+		snprintf(paths.keys, sizeof(paths.keys), "%s", key_file);
+	if (sock != NULL)
+		snprintf(paths.sock, sizeof(paths.sock), "%s", sock);
+	data_dir = paths.data_dir;
+	key_file = paths.keys[0] != '\0' ? paths.keys : NULL;
+
+	/* A running backend makes the change, as an ordinary event. */
+	ch = ctl_admin_run(&paths, sock != NULL, cmd, argc, argv);
+	if (ch >= 0)
+		return ch;
 
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init();
@@ -664,6 +782,33 @@ main(int argc, char **argv)
 		printf("%s deactivated; its tokens are revoked\n", o.id);
 		return 0;
 	}
+	if (strcmp(cmd, "user") == 0 && argc == 4 &&
+	    (strcmp(argv[0], "role") == 0 ||
+	    strcmp(argv[0], "password") == 0)) {
+		memset(&ro, 0, sizeof(ro));
+		ro.role = argv[3];
+		if (strcmp(argv[0], "role") == 0 &&
+		    strcmp(ro.role, "owner") != 0 &&
+		    strcmp(ro.role, "admin") != 0 &&
+		    strcmp(ro.role, "member") != 0)
+			fatalx("user role: owner, admin or member, not %s",
+			    ro.role);
+		if (strcmp(argv[0], "password") == 0 &&
+		    store_password_hash(argv[3], ro.hash) == -1)
+			fatalx("cannot hash the password");
+		st = open_store(0, 0);
+		user_resolve(st, argv[1], argv[2], o.team, ro.id);
+		if (strcmp(argv[0], "role") == 0) {
+			write_or_die(st, user_role_apply, &ro, "user role");
+			printf("%s is now %s\n", ro.id, ro.role);
+		} else {
+			write_or_die(st, user_password_apply, &ro,
+			    "user password");
+			printf("%s has a new password\n", ro.id);
+		}
+		store_close(st);
+		return 0;
+	}
 	if (strcmp(cmd, "channel") == 0 && argc >= 4 &&
 	    strcmp(argv[0], "create") == 0) {
 		o.a = argv[1];
@@ -692,7 +837,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "token") == 0)
 		return cmd_token(argc, argv);
 	if (strcmp(cmd, "rotate-key") == 0) {
-		key_append(keys_path());
+		ctl_key_append(keys_path());
 		return 0;
 	}
 	if (strcmp(cmd, "seed-demo") == 0)
