@@ -837,6 +837,15 @@ admin_new(struct ev_loop *loop, struct api_ctx *api, const char *path,
 }
 
 void
+admin_set_keys(struct admin *a, const char *keys_path)
+{
+	if (a == NULL)
+		return;
+	free(a->keys_path);
+	a->keys_path = xstrdup(keys_path);
+}
+
+void
 admin_free(struct admin *a)
 {
 	if (a == NULL)

@@ -59,6 +59,7 @@ struct api_ctx {
 	struct api_rate *rate;
 	struct api_method_stats *stats;
 	uint64_t unknown;
+	unsigned inflight; /* calls made and not yet answered */
 
 	/* Workers: todo is taken by threads, done is drained by the loop. */
 	pthread_mutex_t mu;
@@ -340,6 +341,12 @@ api_ctx_unknown(struct api_ctx *ctx)
 	return ctx->unknown;
 }
 
+unsigned
+api_ctx_inflight(struct api_ctx *ctx)
+{
+	return ctx->inflight;
+}
+
 /*
  * Stops the workers after the queued jobs ran; their done functions run
  * here, so that every call still ends.
@@ -389,6 +396,7 @@ api_call_new(struct api_ctx *ctx, const char *source)
 {
 	struct api_call *c = xcalloc(1, sizeof(*c));
 
+	ctx->inflight++;
 	c->ctx = ctx;
 	c->midx = -1;
 	c->status = 200;
@@ -447,6 +455,7 @@ api_call_finish(struct api_call *c)
 
 	if (c->done != NULL)
 		c->done(c);
+	ctx->inflight--;
 	json_decref(c->args);
 	json_decref(c->result);
 	json_decref(c->extra);

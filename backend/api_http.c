@@ -3,7 +3,8 @@
  * /healthz and /metrics.
  *
  *   POST /api/<method>   form or JSON body; GET with a query string too
- *   GET  /healthz        200 while reads can be served, else 503
+ *   GET  /healthz        200 while reads and writes can be served,
+ *                        else 503
  *   GET  /metrics        Prometheus text
  *   GET  /rtm            the RTM WebSocket (rtm.c)
  *
@@ -27,7 +28,6 @@
 struct api_http {
 	struct api_ctx *api;
 	struct http_server *srv;
-	size_t map_max; /* for the health view */
 	struct rtm *rtm; /* the WebSocket at /rtm, when set */
 };
 
@@ -65,8 +65,10 @@ api_http_call(struct api_http *h, struct http_req *r, const char *method,
 }
 
 /*
- * The health view: 503 only when no read can be served; a full store or
- * a map past 90% of its limit is reported, still 200.
+ * The health view: 503 when the backend cannot serve (no read
+ * transaction can be opened, or the store's writer thread is not
+ * running); a full store or a map past 90% of its limit is reported,
+ * still 200, since reads work.
  */
 static void
 api_http_health(struct api_http *h, struct http_req *r)
@@ -75,23 +77,24 @@ api_http_health(struct api_http *h, struct http_req *r)
 	struct store_stats ss;
 	struct store_txn *txn;
 	json_t *o;
-	int ok, high;
+	int reads, writer, high;
 
 	txn = store_rd_begin(st);
-	ok = txn != NULL;
+	reads = txn != NULL;
 	if (txn != NULL)
 		store_rd_end(txn);
+	writer = store_writer_alive(st);
 	store_get_stats(st, &ss);
-	high = h->map_max > 0 && ss.map_used > h->map_max / 10 * 9;
-	o = json_pack("{s:s,s:b,s:{s:b,s:b,s:I,s:I,s:I}}",
-	    "status", ok ? "ok" : "unavailable", "reads", ok,
-	    "store", "full", store_is_full(st), "map_high", high,
-	    "map_size", (json_int_t)ss.map_size,
+	high = ss.map_max > 0 && ss.map_used > ss.map_max / 10 * 9;
+	o = json_pack("{s:s,s:b,s:b,s:{s:b,s:b,s:I,s:I,s:I}}",
+	    "status", reads && writer ? "ok" : "unavailable", "reads", reads,
+	    "writer", writer, "store", "full", store_is_full(st), "map_high",
+	    high, "map_size", (json_int_t)ss.map_size,
 	    "map_used", (json_int_t)ss.map_used,
-	    "map_max", (json_int_t)h->map_max);
-	if (ok)
+	    "map_max", (json_int_t)ss.map_max);
+	if (reads)
 		json_object_set_new(o, "epoch", json_string(store_epoch(st)));
-	http_reply_json(r, ok ? 200 : 503, o);
+	http_reply_json(r, reads && writer ? 200 : 503, o);
 	json_decref(o);
 }
 
@@ -237,7 +240,6 @@ api_http_new(struct ev_loop *loop, struct api_ctx *api,
 	struct api_http *h = xcalloc(1, sizeof(*h));
 
 	h->api = api;
-	h->map_max = map_max;
 	h->srv = http_server_new(loop, lim, api_http_handler, h);
 	return h;
 }

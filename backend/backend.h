@@ -88,6 +88,12 @@ struct store *store_open(const struct store_config *cfg, int create,
     int migrate, char *err, size_t errlen);
 /* Stops the writer (finishing queued writes) and closes everything. */
 void store_close(struct store *st);
+/*
+ * Stops the writer thread after it committed every queued write, and
+ * runs their done functions (on the calling thread when the writer's
+ * loop is the caller's); the store stays open for reads.
+ */
+void store_writer_stop(struct store *st);
 
 /* The store's epoch: 16 hex digits, changed whenever history is replaced. */
 const char *store_epoch(struct store *st);
@@ -113,6 +119,11 @@ typedef int (*store_apply_fn)(struct store_txn *txn, void *arg);
 typedef void (*store_done_fn)(void *arg, int result);
 
 int store_writer_start(struct store *st, struct ev_loop *loop);
+/*
+ * 1 while the writer thread runs and takes writes; 0 before it starts,
+ * once it is stopping, or after it returned.
+ */
+int store_writer_alive(struct store *st);
 int store_submit(struct store *st, store_apply_fn apply, store_done_fn done,
     void *arg);
 /*
@@ -140,6 +151,7 @@ struct store_stats {
 	uint64_t batch_hist[STORE_HIST_BUCKETS]; /* [i]: batches <= 2^i */
 	uint64_t commit_us_total; /* time spent in mdb_txn_commit */
 	uint64_t map_size;       /* current map size in bytes */
+	uint64_t map_max;        /* the limit the map may grow to */
 	uint64_t map_used;       /* bytes of the map in use */
 	uint64_t reopens;        /* environment reopened after MDB_PANIC */
 	uint64_t stale_readers;  /* reader slots of dead processes cleared */
@@ -352,7 +364,11 @@ int store_op_channel_join(struct store_txn *txn, const char *channel,
  */
 int store_op_message_post(struct store_txn *txn, const char *channel,
     json_t *msg, uint64_t *ts_out);
-/* Deletes a message, scrubs it, appends message_deleted. */
+/*
+ * Deletes a message, scrubs it, appends message_deleted; the parent of a
+ * deleted reply gets its reply_count, reply_users and latest_reply
+ * counted again from the replies left.
+ */
 int store_op_message_delete(struct store_txn *txn, const char *channel,
     uint64_t ts);
 
@@ -595,6 +611,8 @@ const struct api_method_stats *api_ctx_stats(struct api_ctx *ctx,
     size_t i);
 /* Requests for methods that do not exist. */
 uint64_t api_ctx_unknown(struct api_ctx *ctx);
+/* Calls made (api_call_new) and not answered yet: what a stop waits for. */
+unsigned api_ctx_inflight(struct api_ctx *ctx);
 
 /*
  * Runs fn(arg) on a worker thread, then done(arg) on the loop thread.
@@ -642,7 +660,8 @@ int api_event(struct store_txn *txn, const char *team, json_t *event,
     const char *ref);
 /*
  * The HTTP front (api_http.c): /api/<method>, /healthz, /metrics on a
- * server made with lim; map_max is shown by /healthz.
+ * server made with lim.  map_max is not used: /healthz shows the limit
+ * the store has now.
  */
 struct http_limits;
 struct http_server;
@@ -659,6 +678,8 @@ void api_http_free(struct api_http *h);
 struct admin;
 struct admin *admin_new(struct ev_loop *loop, struct api_ctx *api,
     const char *path, const char *keys_path);
+/* The key file keys.reload and ping use from now on (SIGHUP). */
+void admin_set_keys(struct admin *a, const char *keys_path);
 void admin_free(struct admin *a);
 
 /*

@@ -112,6 +112,7 @@ struct backend {
 	struct api_http *http;
 	struct rtm *rtm;
 	struct admin *admin;
+	ev_timer drain; /* after SIGTERM: waits for calls in flight */
 };
 
 static struct backend_settings settings;
@@ -226,6 +227,28 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	return 0;
 }
 
+/*
+ * Polled after SIGTERM: once every call that was made has been answered
+ * (writes after their commit), the answers are written out and the loop
+ * ends; the writer then drains what admin requests left in its queue.
+ * The first look comes one interval after the signal, so that requests
+ * already in the sockets' buffers are read and become calls first.
+ * daemon.c bounds the wait.
+ */
+static void
+backend_drain(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	unsigned n = api_ctx_inflight(bk.api);
+
+	if (n > 0) {
+		log_debug("stopping: %u calls in flight", n);
+		return;
+	}
+	ev_timer_stop(loop, w);
+	conn_loop_flush(loop);
+	daemon_exit(loop);
+}
+
 static void
 backend_stop(struct ev_loop *loop, void *arg)
 {
@@ -233,16 +256,22 @@ backend_stop(struct ev_loop *loop, void *arg)
 		http_server_stop_listening(api_http_server(bk.http));
 	admin_free(bk.admin);
 	bk.admin = NULL;
-	/* goodbye to every RTM client, written before the loop ends */
+	/* goodbye to every RTM client; its frames go out with the rest */
 	rtm_shutdown(bk.rtm);
-	conn_loop_flush(loop);
-	daemon_exit(loop);
+	ev_timer_init(&bk.drain, backend_drain, 0.02, 0.02);
+	ev_timer_start(loop, &bk.drain);
 }
 
+/*
+ * SIGHUP (daemon.c has reopened the log): the key file, limits and the
+ * map limit change at once; the listening address and the store's
+ * location need a restart, which is said.
+ */
 static int
 backend_reload(struct ev_loop *loop, const void *old, void *fresh,
     void *arg)
 {
+	const struct backend_settings *o = old;
 	const struct backend_settings *s = fresh;
 	struct api_limits lim;
 	struct rtm_config rc;
@@ -250,23 +279,38 @@ backend_reload(struct ev_loop *loop, const void *old, void *fresh,
 
 	if (api_keys_reload(bk.api, s->tokens.keys) == -1)
 		return -1;
+	admin_set_keys(bk.admin, s->tokens.keys);
 	backend_limits(s, &lim);
 	api_ctx_set_limits(bk.api, &lim);
 	store_set_map_max(bk.st, s->map_max);
 	backend_rtm_config(s, &rc, url, sizeof(url));
 	rtm_set_config(bk.rtm, &rc);
+	if (strcmp(o->data_dir, s->data_dir) != 0 ||
+	    o->listen.port != s->listen.port ||
+	    strcmp(o->listen.host, s->listen.host) != 0)
+		log_warnx("reload: listen and data_dir take effect at the "
+			  "next start");
+	log_info("reload: keys, limits and map_max %zu KiB in effect",
+	    s->map_max >> 10);
 	return 0;
 }
 
+/*
+ * The writer finishes its queue and the workers their jobs while the
+ * HTTP server is still there to take their answers; then the rest goes.
+ */
 static void
 backend_cleanup(struct ev_loop *loop, void *arg)
 {
+	ev_timer_stop(loop, &bk.drain);
 	admin_free(bk.admin);
+	if (bk.st != NULL)
+		store_writer_stop(bk.st);
+	api_ctx_free(bk.api);
 	if (bk.http != NULL)
 		api_http_set_rtm(bk.http, NULL);
 	rtm_free(bk.rtm);
 	api_http_free(bk.http);
-	api_ctx_free(bk.api);
 	if (bk.st != NULL)
 		store_close(bk.st);
 	token_keys_free(bk.keys);

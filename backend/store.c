@@ -322,8 +322,15 @@ store_epoch_renew(struct store_txn *txn)
 		snprintf(hex + 2 * i, 3, "%02x", r[i]);
 	rc = store_db_put(txn, DB_META, "epoch", 5, hex, 16, 0);
 	if (rc == STORE_OK)
-		memcpy(txn->st->epoch, hex, sizeof(hex));
+		memcpy(txn->epoch, hex, sizeof(hex));
 	return rc;
+}
+
+void
+store_epoch_committed(struct store *st, const struct store_txn *txn)
+{
+	if (txn->epoch[0] != '\0')
+		memcpy(st->epoch, txn->epoch, STORE_EPOCH_SIZE);
 }
 
 const char *
@@ -533,9 +540,10 @@ store_migrate(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-struct store *
-store_open(const struct store_config *cfg, int create, int migrate,
-    char *err, size_t errlen)
+/* store_open(), with the lock file already held when lockfd != -1. */
+static struct store *
+store_open_fd(const struct store_config *cfg, int create, int migrate,
+    int lockfd, char *err, size_t errlen)
 {
 	struct store *st;
 	char path[4096];
@@ -570,6 +578,7 @@ store_open(const struct store_config *cfg, int create, int migrate,
 	pthread_mutex_init(&st->dlock, NULL);
 	pthread_mutex_init(&st->slock, NULL);
 
+	st->lockfd = lockfd; /* closed by store_close() on failure too */
 	if (create && mkdir(st->dir, 0700) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "mkdir %s: %s", st->dir,
 		    strerror(errno));
@@ -580,7 +589,8 @@ store_open(const struct store_config *cfg, int create, int migrate,
 		    errno ? strerror(errno) : "not a directory");
 		goto fail;
 	}
-	st->lockfd = store_lock_dir(st->dir, err, errlen);
+	st->lockfd = lockfd != -1 ? lockfd : store_lock_dir(st->dir, err,
+	    errlen);
 	if (st->lockfd == -1)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/data.mdb", st->dir);
@@ -624,6 +634,20 @@ fail:
 	return NULL;
 }
 
+struct store *
+store_open(const struct store_config *cfg, int create, int migrate,
+    char *err, size_t errlen)
+{
+	return store_open_fd(cfg, create, migrate, -1, err, errlen);
+}
+
+struct store *
+store_open_held(const struct store_config *cfg, int lockfd, char *err,
+    size_t errlen)
+{
+	return store_open_fd(cfg, 0, 0, lockfd, err, errlen);
+}
+
 void
 store_close(struct store *st)
 {
@@ -656,7 +680,7 @@ store_map_grow(struct store *st, size_t need)
 	if (next <= st->map_size)
 		return -1;
 	pthread_rwlock_wrlock(&st->envlock);
-	rc = mdb_env_set_mapsize(st->env, next);
+	rc = st->env != NULL ? mdb_env_set_mapsize(st->env, next) : EINVAL;
 	if (rc == 0)
 		st->map_size = next;
 	pthread_rwlock_unlock(&st->envlock);
@@ -722,6 +746,12 @@ store_rd_begin(struct store *st)
 	t->st = st;
 	t->rdonly = 1;
 	pthread_rwlock_rdlock(&st->envlock);
+	if (st->env == NULL) {
+		/* Not reopened since a fatal error: nothing to read. */
+		pthread_rwlock_unlock(&st->envlock);
+		free(t);
+		return NULL;
+	}
 	rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &t->txn);
 	if (rc == MDB_MAP_RESIZED) {
 		mdb_env_set_mapsize(st->env, 0);
@@ -754,6 +784,10 @@ store_wtxn_begin(struct store *st, struct store_txn *t)
 	memset(t, 0, sizeof(*t));
 	t->st = st;
 	pthread_rwlock_rdlock(&st->envlock);
+	if (st->env == NULL) {
+		pthread_rwlock_unlock(&st->envlock);
+		return STORE_ERR_INTERNAL;
+	}
 	rc = mdb_txn_begin(st->env, NULL, 0, &t->txn);
 	if (rc != 0) {
 		pthread_rwlock_unlock(&st->envlock);
@@ -772,6 +806,7 @@ store_wtxn_commit(struct store_txn *t)
 	t->txn = NULL;
 	if (rc != 0)
 		return store_db_err(t, rc);
+	store_epoch_committed(t->st, t);
 	return STORE_OK;
 }
 

@@ -34,7 +34,8 @@ store_backup(struct store *st, const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	pthread_rwlock_rdlock(&st->envlock);
-	rc = mdb_env_copy2(st->env, dir, MDB_CP_COMPACT);
+	rc = st->env != NULL ? mdb_env_copy2(st->env, dir, MDB_CP_COMPACT) :
+	    EINVAL;
 	pthread_rwlock_unlock(&st->envlock);
 	if (rc != 0) {
 		snprintf(err, errlen, "mdb_env_copy2 %s: %s", dir,
@@ -90,15 +91,22 @@ fail:
 	return -1;
 }
 
+void (*store_restore_hook)(const char *data_dir);
+
+/*
+ * Gives the store under data_dir, whose lock file the caller holds as
+ * lockfd (given up to the store here), a new epoch.
+ */
 static int
-store_renew_epoch_of(const char *data_dir, char *err, size_t errlen)
+store_renew_epoch_held(const char *data_dir, int lockfd, char *err,
+    size_t errlen)
 {
 	struct store_config cfg = { .data_dir = data_dir };
 	struct store_txn t;
 	struct store *st;
 	int rc;
 
-	st = store_open(&cfg, 0, 0, err, errlen);
+	st = store_open_held(&cfg, lockfd, err, errlen);
 	if (st == NULL)
 		return -1;
 	rc = store_wtxn_begin(st, &t);
@@ -140,13 +148,13 @@ store_restore(const char *data_dir, const char *from, char *err,
 		return -1;
 	}
 	unlink(lock);
+	if (store_restore_hook != NULL)
+		store_restore_hook(data_dir);
 	/*
-	 * The lock is released for store_open() to take it again; a process
-	 * that slipped in between would find a valid store, only with the
-	 * old epoch, and the open below would then refuse.
+	 * The lock stays held from the copy to the new epoch: no process
+	 * can open the restored files under their old epoch meanwhile.
 	 */
-	close(fd);
-	return store_renew_epoch_of(data_dir, err, errlen);
+	return store_renew_epoch_held(data_dir, fd, err, errlen);
 }
 
 /* Export: one JSON object per line. */
@@ -558,73 +566,154 @@ store_import_line(struct store_txn *t, const char *line, size_t len,
 	return rc;
 }
 
+/*
+ * Import reads its input one line at a time inside the write, so that
+ * memory holds one line (at most IMPORT_LINE_MAX) however large the
+ * team; the write may run twice (a map that had to grow), so the input
+ * must be seekable: a pipe is first copied to a temporary file.
+ */
 struct import {
-	char **lines;
-	size_t *lens;
-	size_t n;
-	size_t bad;
+	FILE *in;
+	size_t bad;      /* line that failed, 0: none */
+	int ioerr;       /* reading the input failed */
 	char err[256];
 };
+
+/*
+ * Reads one line (newline included) into *buf, never holding more than
+ * IMPORT_LINE_MAX bytes of it.  Returns its length, -1 at the end of the
+ * input, -2 for a longer line.
+ */
+static ssize_t
+import_getline(FILE *in, char **buf, size_t *cap)
+{
+	size_t n = 0;
+	int ch = EOF;
+
+	while ((ch = getc_unlocked(in)) != EOF) {
+		if (n + 2 > *cap) {
+			if (*cap >= IMPORT_LINE_MAX + 2)
+				return -2;
+			*cap = *cap ? *cap * 2 : 4096;
+			if (*cap > IMPORT_LINE_MAX + 2)
+				*cap = IMPORT_LINE_MAX + 2;
+			*buf = xreallocarray(*buf, *cap, 1);
+		}
+		(*buf)[n++] = (char)ch;
+		if (ch == '\n')
+			break;
+	}
+	if (n == 0)
+		return -1;
+	(*buf)[n] = '\0';
+	return (ssize_t)n;
+}
 
 static int
 import_apply(struct store_txn *t, void *arg)
 {
 	struct import *im = arg;
-	size_t i;
-	int rc;
+	char *line = NULL;
+	size_t cap = 0, lineno = 0;
+	ssize_t n;
+	int rc = STORE_OK;
 
-	for (i = 0; i < im->n; i++) {
-		rc = store_import_line(t, im->lines[i], im->lens[i], im->err,
+	im->bad = 0;
+	im->ioerr = 0;
+	im->err[0] = '\0';
+	if (fseeko(im->in, 0, SEEK_SET) == -1) {
+		im->ioerr = 1;
+		return STORE_ERR_INTERNAL;
+	}
+	clearerr(im->in);
+	while ((n = import_getline(im->in, &line, &cap)) != -1) {
+		lineno++;
+		if (n == -2) {
+			snprintf(im->err, sizeof(im->err),
+			    "longer than %d bytes", IMPORT_LINE_MAX);
+			rc = STORE_ERR_INVALID;
+			break;
+		}
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		rc = store_import_line(t, line, (size_t)n, im->err,
 		    sizeof(im->err));
-		if (rc != STORE_OK) {
-			im->bad = i + 1;
-			return rc;
+		if (rc != STORE_OK)
+			break;
+		/* Drop what a long line left allocated. */
+		if (cap > (1 << 16)) {
+			free(line);
+			line = NULL;
+			cap = 0;
 		}
 	}
+	free(line);
+	if (rc != STORE_OK) {
+		im->bad = lineno;
+		return rc;
+	}
+	if (ferror(im->in)) {
+		im->ioerr = 1;
+		return STORE_ERR_INTERNAL;
+	}
 	return store_epoch_renew(t);
+}
+
+/* A seekable copy of in (a pipe), in an unlinked temporary file. */
+static FILE *
+import_spool(FILE *in, char *err, size_t errlen)
+{
+	char buf[1 << 16];
+	size_t n;
+	FILE *tmp = tmpfile();
+
+	if (tmp == NULL) {
+		snprintf(err, errlen, "tmpfile: %s", strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, tmp) != n) {
+			snprintf(err, errlen, "spool the input: %s",
+			    strerror(errno));
+			fclose(tmp);
+			return NULL;
+		}
+	if (ferror(in) || fflush(tmp) != 0) {
+		snprintf(err, errlen, "read the input: %s", strerror(errno));
+		fclose(tmp);
+		return NULL;
+	}
+	return tmp;
 }
 
 int
 store_import_team(struct store *st, FILE *in, char *err, size_t errlen)
 {
 	struct import im = { 0 };
-	char *line = NULL;
-	size_t cap = 0, i;
-	ssize_t n;
+	FILE *spool = NULL;
 	int rc;
 
-	while ((n = getline(&line, &cap, in)) != -1) {
-		if (n > IMPORT_LINE_MAX) {
-			snprintf(err, errlen, "line %zu: longer than %d bytes",
-			    im.n + 1, IMPORT_LINE_MAX);
-			rc = -1;
-			goto out;
-		}
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
-		if (n == 0)
-			continue;
-		im.lines = xreallocarray(im.lines, im.n + 1, sizeof(char *));
-		im.lens = xreallocarray(im.lens, im.n + 1, sizeof(size_t));
-		im.lines[im.n] = xstrndup(line, (size_t)n);
-		im.lens[im.n++] = (size_t)n;
+	im.in = in;
+	if (fseeko(in, 0, SEEK_CUR) == -1) {
+		spool = import_spool(in, err, errlen);
+		if (spool == NULL)
+			return -1;
+		im.in = spool;
 	}
 	rc = store_write_sync(st, import_apply, &im);
-	if (rc != STORE_OK) {
-		if (im.bad > 0)
-			snprintf(err, errlen, "record %zu: %s", im.bad, im.err);
-		else
-			snprintf(err, errlen, "import failed: %s",
-			    store_strerror(rc));
-		rc = -1;
-	}
-out:
-	for (i = 0; i < im.n; i++)
-		free(im.lines[i]);
-	free(im.lines);
-	free(im.lens);
-	free(line);
-	return rc == STORE_OK ? 0 : -1;
+	if (spool != NULL)
+		fclose(spool);
+	if (rc == STORE_OK)
+		return 0;
+	if (im.bad > 0)
+		snprintf(err, errlen, "line %zu: %s", im.bad, im.err);
+	else if (im.ioerr)
+		snprintf(err, errlen, "read the input: %s", strerror(errno));
+	else
+		snprintf(err, errlen, "import failed: %s", store_strerror(rc));
+	return -1;
 }
 
 int

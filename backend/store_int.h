@@ -92,6 +92,8 @@ struct store {
 	pthread_t thread;
 	int running;
 	int stopping;
+	int exited;   /* the writer thread has returned */
+	uint64_t last_reopen_us;
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
 	struct store_req *qhead, *qtail;
@@ -116,6 +118,8 @@ struct store_txn {
 	int rdonly;
 	int lmdb_err;          /* first LMDB failure other than absence */
 	struct store_req *req; /* write: where appended events go */
+	/* A new epoch written here; current once the commit succeeds. */
+	char epoch[STORE_EPOCH_SIZE];
 };
 
 /* Big-endian 64-bit numbers in keys. */
@@ -166,11 +170,25 @@ void store_wtxn_abort(struct store_txn *txn);
  */
 int store_lock_dir(const char *dir, char *err, size_t errlen);
 
-/* Stops the writer thread, finishing what is queued. */
-void store_writer_stop(struct store *st);
 
-/* Sets a new random epoch in meta. */
+/*
+ * Writes a new random epoch into meta within txn; store_epoch() gives it
+ * only after that transaction commits (an aborted one leaves the epoch
+ * in use as it was).
+ */
 int store_epoch_renew(struct store_txn *txn);
+/* Makes the epoch a committed txn wrote current (no-op otherwise). */
+void store_epoch_committed(struct store *st, const struct store_txn *txn);
+
+/*
+ * Like store_open() on a store whose lock file the caller already holds
+ * (lockfd, which the store then owns and closes): for restore, which
+ * must not let go of the lock between copying and reopening.
+ */
+struct store *store_open_held(const struct store_config *cfg, int lockfd,
+    char *err, size_t errlen);
+/* Tests: called by store_restore() after the copy, lock still held. */
+extern void (*store_restore_hook)(const char *data_dir);
 /* Grows the map (doubling, up to map_max); 0 or -1 at the maximum. */
 int store_map_grow(struct store *st, size_t need);
 /* Closes and reopens the environment files; 0 or -1 with err. */

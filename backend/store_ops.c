@@ -274,20 +274,110 @@ store_op_message_post(struct store_txn *t, const char *channel, json_t *msg,
 	return rc;
 }
 
+/* The replies of a thread, counted by thread_parent_recount(). */
+struct recount {
+	int parent_seen;
+	json_int_t count;
+	json_t *users;
+	char latest[STORE_TS_SIZE];
+};
+
+static int
+recount_cb(void *arg, const char *json, size_t len)
+{
+	struct recount *r = arg;
+	json_t *m, *u;
+	const char *user, *ts;
+	size_t i;
+
+	if (!r->parent_seen) {
+		r->parent_seen = 1;
+		return 0;
+	}
+	m = json_loadb(json, len, 0, NULL);
+	user = jstr(m, "user");
+	ts = jstr(m, "ts");
+	if (ts != NULL) {
+		r->count++;
+		snprintf(r->latest, sizeof(r->latest), "%s", ts);
+	}
+	if (user != NULL) {
+		json_array_foreach (r->users, i, u)
+			if (strcmp(json_string_value(u), user) == 0)
+				break;
+		if (i == json_array_size(r->users))
+			json_array_append_new(r->users, json_string(user));
+	}
+	json_decref(m);
+	return 0;
+}
+
+/*
+ * Sets a thread parent's reply_count, reply_users and latest_reply from
+ * the replies that remain (after one was deleted); a parent left with
+ * no reply becomes an ordinary message again.  A parent that is gone
+ * is fine.
+ */
+static int
+thread_parent_recount(struct store_txn *t, const char *channel,
+    uint64_t thread_ts)
+{
+	struct recount r = { 0 };
+	json_t *parent;
+	int rc;
+
+	parent = store_txn_message_get(t, channel, thread_ts);
+	if (parent == NULL)
+		return STORE_OK;
+	r.users = json_array();
+	rc = store_txn_replies(t, channel, thread_ts, recount_cb, &r);
+	if (rc == STORE_OK && r.count > 0) {
+		json_object_set_new(parent, "reply_count",
+		    json_integer(r.count));
+		json_object_set(parent, "reply_users", r.users);
+		json_object_set_new(parent, "reply_users_count",
+		    json_integer((json_int_t)json_array_size(r.users)));
+		json_object_set_new(parent, "latest_reply",
+		    json_string(r.latest));
+	} else if (rc == STORE_OK) {
+		json_object_del(parent, "reply_count");
+		json_object_del(parent, "reply_users");
+		json_object_del(parent, "reply_users_count");
+		json_object_del(parent, "latest_reply");
+		json_object_del(parent, "thread_ts");
+	}
+	if (rc == STORE_OK)
+		rc = store_txn_message_put(t, channel, parent, NULL);
+	json_decref(r.users);
+	json_decref(parent);
+	return rc;
+}
+
 int
 store_op_message_delete(struct store_txn *t, const char *channel,
     uint64_t ts)
 {
 	char team[STORE_ID_SIZE], tsbuf[STORE_TS_SIZE];
-	json_t *ev;
+	uint64_t thread_ts = 0;
+	json_t *ev, *m;
 	int rc;
 
 	rc = store_txn_channel_team(t, channel, team);
 	if (rc != STORE_OK)
 		return rc;
+	m = store_txn_message_get(t, channel, ts);
+	if (m != NULL && (jstr(m, "thread_ts") == NULL ||
+	    store_ts_parse(jstr(m, "thread_ts"), &thread_ts) == -1))
+		thread_ts = 0;
+	json_decref(m);
 	rc = store_txn_message_delete(t, channel, ts);
 	if (rc != STORE_OK)
 		return rc;
+	if (thread_ts != 0 && thread_ts != ts) {
+		rc = thread_parent_recount(t, channel, thread_ts);
+		if (rc != STORE_OK)
+			return rc;
+	}
 	store_ts_format(ts, tsbuf);
 	ev = json_pack("{ss ss ss sb ss so}", "type", "message", "subtype",
 	    "message_deleted", "channel", channel, "hidden", 1, "deleted_ts",

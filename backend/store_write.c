@@ -48,7 +48,7 @@ writer_grow_ahead(struct store *st)
 	MDB_stat ms;
 	size_t used;
 
-	if (mdb_env_info(st->env, &info) != 0 ||
+	if (st->env == NULL || mdb_env_info(st->env, &info) != 0 ||
 	    mdb_env_stat(st->env, &ms) != 0)
 		return;
 	used = (info.me_last_pgno + 1) * (size_t)ms.ms_psize;
@@ -95,6 +95,14 @@ writer_commit(struct store *st, struct store_req **reqs, size_t n)
 	size_t i;
 	int rc, failed = 0;
 
+	/* A reopen that failed is tried again, at most once a second. */
+	if (st->env == NULL) {
+		if (store_now_us() - st->last_reopen_us < 1000000)
+			return BATCH_FAIL;
+		st->last_reopen_us = store_now_us();
+		if (store_env_reopen(st) == -1)
+			return BATCH_FAIL;
+	}
 	rc = store_wtxn_begin(st, &parent);
 	if (rc != STORE_OK)
 		return rc == STORE_ERR_FULL ? BATCH_FULL : BATCH_PANIC;
@@ -124,6 +132,9 @@ writer_commit(struct store *st, struct store_req **reqs, size_t n)
 				parent.lmdb_err = rc;
 				break;
 			}
+			if (child.epoch[0] != '\0')
+				memcpy(parent.epoch, child.epoch,
+				    sizeof(parent.epoch));
 		} else {
 			mdb_txn_abort(child.txn);
 			req_events_free(r);
@@ -149,6 +160,7 @@ writer_commit(struct store *st, struct store_req **reqs, size_t n)
 	pthread_rwlock_unlock(&st->envlock);
 	if (rc != 0)
 		goto failed;
+	store_epoch_committed(st, &parent);
 
 	us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
 	    (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000;
@@ -303,6 +315,8 @@ writer_maintain(struct store *st)
 	struct store_txn t;
 	int dead = 0;
 
+	if (st->env == NULL)
+		return;
 	mdb_reader_check(st->env, &dead);
 	if (dead > 0) {
 		log_info("store: cleared %d reader slots of dead processes",
@@ -357,6 +371,7 @@ writer_main(void *arg)
 	}
 	pthread_mutex_unlock(&st->qlock);
 	free(reqs);
+	__atomic_store_n(&st->exited, 1, __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -374,6 +389,7 @@ store_writer_start(struct store *st, struct ev_loop *loop)
 		ev_async_start(loop, &st->async);
 	}
 	st->stopping = 0;
+	st->exited = 0;
 	st->last_maint = store_now_us();
 	rc = pthread_create(&st->thread, NULL, writer_main, st);
 	if (rc != 0) {
@@ -447,6 +463,18 @@ store_write_sync(struct store *st, store_apply_fn apply, void *arg)
 	return r.result;
 }
 
+int
+store_writer_alive(struct store *st)
+{
+	int alive;
+
+	pthread_mutex_lock(&st->qlock);
+	alive = st->running && !st->stopping &&
+	    !__atomic_load_n(&st->exited, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&st->qlock);
+	return alive;
+}
+
 void
 store_set_event_hook(struct store *st, store_event_fn fn, void *arg)
 {
@@ -463,8 +491,9 @@ store_get_stats(struct store *st, struct store_stats *out)
 	pthread_mutex_lock(&st->slock);
 	*out = st->stats;
 	pthread_mutex_unlock(&st->slock);
+	out->map_max = __atomic_load_n(&st->map_max, __ATOMIC_RELAXED);
 	pthread_rwlock_rdlock(&st->envlock);
-	if (mdb_env_info(st->env, &info) == 0 &&
+	if (st->env != NULL && mdb_env_info(st->env, &info) == 0 &&
 	    mdb_env_stat(st->env, &ms) == 0) {
 		out->map_size = info.me_mapsize;
 		out->map_used = (info.me_last_pgno + 1) * (uint64_t)ms.ms_psize;
