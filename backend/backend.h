@@ -745,6 +745,7 @@ struct rtm_config {
 	size_t replay_batch;   /* events read per resume step */
 	size_t presence_max;   /* ids in one presence_sub */
 	int max_conns;         /* open RTM connections at most */
+	size_t sndbuf;         /* kernel send buffer per socket; 0: kernel's */
 };
 
 struct rtm_stats {

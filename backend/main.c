@@ -46,6 +46,7 @@ struct backend_settings {
 	int rtm_replay_batch;
 	int rtm_presence_max;
 	int rtm_max_conns;
+	size_t rtm_sndbuf;
 	struct token_settings tokens;
 };
 
@@ -92,6 +93,7 @@ static const struct conf_key backend_keys[] = {
 	    100000, 0 },
 	{ "rtm_max_conns", CONF_INT, BK(rtm_max_conns), "15000", 1, 100000,
 	    0 },
+	{ "rtm_sndbuf", CONF_SIZE, BK(rtm_sndbuf), "256K", 0, 64 << 20, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, 0 },
 };
 
@@ -158,6 +160,7 @@ backend_rtm_config(const struct backend_settings *s, struct rtm_config *rc,
 	rc->replay_batch = (size_t)s->rtm_replay_batch;
 	rc->presence_max = (size_t)s->rtm_presence_max;
 	rc->max_conns = s->rtm_max_conns;
+	rc->sndbuf = s->rtm_sndbuf;
 }
 
 static int

@@ -66,6 +66,7 @@ rtm_config_default(struct rtm_config *cfg)
 	cfg->replay_batch = 256;
 	cfg->presence_max = 500;
 	cfg->max_conns = 15000;
+	cfg->sndbuf = 256 * 1024;
 }
 
 /* ---- sending ---- */
@@ -273,7 +274,10 @@ rtm_on_open(struct ws_conn *wc, void *arg)
 	struct rtm_conn *c = ws_user(wc);
 
 	r->opened = 1;
+	c->live = 1;
 	c->ws = wc;
+	if (r->cfg.sndbuf > 0 && ws_set_sndbuf(wc, (int)r->cfg.sndbuf) == -1)
+		log_warn("rtm: setsockopt SO_SNDBUF for %s", ws_peer(wc));
 	c->r = r;
 	c->last_rx = ev_now(r->loop);
 	c->anext = r->all;
@@ -362,6 +366,10 @@ rtm_on_close(struct ws_conn *wc, int code, void *arg)
 	struct rtm_conn *c = ws_user(wc);
 	struct rtm_send *s;
 
+	/* Closed before on_open (the 101 could not be queued): rtm_upgrade
+	 * still owns c and frees it. */
+	if (!c->live)
+		return;
 	if (code == 1008 && !c->closing) {
 		/* ws.c found the queue over its cap at a flush. */
 		r->stats.slow_closed++;

@@ -70,6 +70,7 @@ struct rtm_conn {
 	double typing_at;    /* last typing relayed */
 	uint64_t sent_seq;   /* events up to here are sent or skipped */
 	int replaying;       /* a resume is reading the log */
+	int live;            /* on_open ran: on the lists */
 	int closing;         /* goodbye sent or dropped: send nothing */
 	int start_away;      /* manual presence when it opened */
 	int have_resume;     /* the URL asked for a resume: */

@@ -10,6 +10,8 @@
  * goes back to the server's pool, and when no fragmented message is being
  * assembled either, the whole receive state (struct ws_rx) is freed.
  */
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,6 +367,13 @@ size_t
 ws_queued(const struct ws_conn *c)
 {
 	return c->c->out.bytes;
+}
+
+int
+ws_set_sndbuf(struct ws_conn *c, int bytes)
+{
+	return setsockopt(c->c->fd, SOL_SOCKET, SO_SNDBUF, &bytes,
+	    sizeof(bytes));
 }
 
 void

@@ -155,6 +155,13 @@ size_t ws_broadcast(struct ws_conn *const *conns, size_t n,
 size_t ws_queued(const struct ws_conn *c);
 
 /*
+ * Sets the kernel's send buffer of the connection's socket (SO_SNDBUF,
+ * which the kernel doubles), bounding what a peer that does not read
+ * holds in the kernel; 0 or -1 with errno.
+ */
+int ws_set_sndbuf(struct ws_conn *c, int bytes);
+
+/*
  * Drops the connection without a close handshake (a dead or hopeless
  * peer): queued bytes are discarded and TCP is closed at the next flush
  * pass, where on_close runs with code.  Safe while walking lists of

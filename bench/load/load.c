@@ -7,8 +7,9 @@
  * Modes: idle (open CONNS WebSockets and hold them), http (keep-alive
  * requests on CONNS connections), echo (each WebSocket sends a message
  * and waits for its echo), fanout (one publisher, CONNS receivers of the
- * server's broadcast).  Results go to stdout, one "key: value" line per
- * figure, so scripts can pick them up.
+ * server's broadcast); rtm-idle, rtm-fanout and rtm-send run against
+ * parley-backend's RTM WebSocket (scen_rtm.c).  Results go to stdout,
+ * one "key: value" line per figure, so scripts can pick them up.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +34,9 @@ static const struct {
 	{ "http", 0, scen_http },
 	{ "echo", 1, scen_echo },
 	{ "fanout", 1, scen_fanout },
+	{ "rtm-idle", 1, scen_rtm_idle },
+	{ "rtm-fanout", 1, scen_rtm_fanout },
+	{ "rtm-send", 1, scen_rtm_send },
 };
 
 double
@@ -48,7 +52,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: parley-load idle|http|echo|fanout -u URL [-c conns]\n"
+	    "usage: parley-load idle|http|echo|fanout|rtm-idle|rtm-fanout|"
+	    "rtm-send\n           -u URL [-c conns]\n"
 	    "           [-d seconds] [-r rate] [-s size] [-S src[-src]]"
 	    " [--check]\n");
 	exit(2);

@@ -93,5 +93,9 @@ int scen_idle(struct load *ld);
 int scen_http(struct load *ld);
 int scen_echo(struct load *ld);
 int scen_fanout(struct load *ld);
+/* RTM scenarios against parley-backend (scen_rtm.c). */
+int scen_rtm_idle(struct load *ld);
+int scen_rtm_fanout(struct load *ld);
+int scen_rtm_send(struct load *ld);
 
 #endif

@@ -297,3 +297,39 @@ export async function connectRaw(b, token, args = {}) {
 export function seqs(c) {
   return c.msgs.filter((m) => m.seq !== undefined).map((m) => m.seq);
 }
+
+// A client that opens the WebSocket and then never reads or answers
+// again, as a peer that stopped (or vanished) does: the handshake by
+// hand on a plain socket, which is then paused.  Resolves with the
+// socket once the 101 is in.
+export function openSilent(wsUrl) {
+  const u = new URL(wsUrl);
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection({ host: u.hostname, port: Number(u.port) });
+    let head = '';
+    const t = setTimeout(() => { s.destroy(); reject(new Error('no 101')); },
+      10000);
+    s.on('error', (e) => { clearTimeout(t); reject(e); });
+    s.once('connect', () => {
+      s.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\n` +
+        `Host: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n` +
+        'Sec-WebSocket-Version: 13\r\n\r\n');
+    });
+    const onData = (d) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n'))
+        return;
+      clearTimeout(t);
+      s.off('data', onData);
+      s.pause();
+      if (!head.startsWith('HTTP/1.1 101')) {
+        s.destroy();
+        reject(new Error(head.split('\r\n')[0]));
+        return;
+      }
+      resolve(s);
+    };
+    s.on('data', onData);
+  });
+}
