@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # parley-health under load: requests/s and p99 of the check under wrk,
 # next to HAProxy's own monitor-uri in the same run (both on one thread),
-# and a Route 53 checker's latency with and without 200 slow-loris
-# connections.  QUICK=1 runs shorter.
+# and a Route 53 checker's latency over HTTP and HTTPS with and without
+# 200 slow-loris connections.  QUICK=1 runs shorter.
 set -eu
 cd "$(dirname "$0")/.."
 make -s build/bin/parley-health
@@ -11,7 +11,7 @@ out=bench/results/health.txt
 
 dur=10s n=500
 if [ -n "${QUICK:-}" ]; then dur=3s n=100; fi
-hport=24801 mport=24802
+hport=24801 mport=24802 tport=24803
 dir=$(mktemp -d)
 pids=()
 cleanup() {
@@ -21,9 +21,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+bash tests/certs.sh "$dir/certs" >/dev/null
 cat > "$dir/parley.conf" <<CONF
 [health]
 listen = 127.0.0.1:$hport
+listen_tls = 127.0.0.1:$tport
+tls_cert = certs/server.pem
+tls_key = certs/server.key
 store_path = $dir
 idle_timeout = 60s
 header_timeout = 5s
@@ -69,5 +73,5 @@ run_wrk() {
 	printf '%-34s %12s %10s\n' "haproxy 2.6 monitor-uri" "$rps" "$p99"
 	echo
 	echo "Route 53 checker latency, new connection per check, $n checks"
-	node bench/health-checker.mjs "$hport" "$n" 200
+	node bench/health-checker.mjs "$hport" "$tport" "$n" 200
 } | tee "$out"
