@@ -767,8 +767,9 @@ void rtm_config_default(struct rtm_config *cfg);
 
 /*
  * The RTM server of a backend on loop, over api's store and keys; cfg is
- * copied (url too).  Sets itself as the store's event hook and as the
- * server that rtm.connect describes.  Returns NULL after logging.
+ * copied (url too).  Becomes the server that rtm.connect describes.  The
+ * caller passes it the committed events from the store's event hook
+ * (rtm_event_hook).  Never fails.
  */
 struct rtm *rtm_new(struct ev_loop *loop, struct api_ctx *api,
     const struct rtm_config *cfg);

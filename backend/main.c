@@ -163,6 +163,18 @@ backend_rtm_config(const struct backend_settings *s, struct rtm_config *rc,
 	rc->sndbuf = s->rtm_sndbuf;
 }
 
+/*
+ * The store's event hook: every committed event, in order, on the loop
+ * thread.  Each consumer of the event stream gets it here.
+ */
+static void
+backend_events(void *arg, const char *team, uint64_t seq, const char *json,
+    size_t len)
+{
+	if (bk.rtm != NULL)
+		rtm_event_hook(bk.rtm, team, seq, json, len);
+}
+
 static int
 backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 {
@@ -213,6 +225,7 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	backend_rtm_config(s, &rc, url, sizeof(url));
 	bk.rtm = rtm_new(loop, bk.api, &rc);
 	api_http_set_rtm(bk.http, bk.rtm);
+	store_set_event_hook(bk.st, backend_events, NULL);
 	snprintf(port, sizeof(port), "%u", s->listen.port);
 	if (http_server_listen(api_http_server(bk.http),
 	    s->listen.host[0] ? s->listen.host : NULL, port, NULL) == -1)
@@ -312,7 +325,10 @@ backend_cleanup(struct ev_loop *loop, void *arg)
 	api_ctx_free(bk.api);
 	if (bk.http != NULL)
 		api_http_set_rtm(bk.http, NULL);
+	if (bk.st != NULL)
+		store_set_event_hook(bk.st, NULL, NULL);
 	rtm_free(bk.rtm);
+	bk.rtm = NULL;
 	api_http_free(bk.http);
 	if (bk.st != NULL)
 		store_close(bk.st);

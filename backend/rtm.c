@@ -464,7 +464,6 @@ rtm_new(struct ev_loop *loop, struct api_ctx *api,
 	ev_init(&r->replay_timer, rtm_replay_timer_cb);
 	r->replay_timer.data = r;
 
-	store_set_event_hook(r->st, rtm_event_hook, r);
 	rtm_current = r;
 	return r;
 }
@@ -506,7 +505,6 @@ rtm_free(struct rtm *r)
 		return;
 	if (rtm_current == r)
 		rtm_current = NULL;
-	store_set_event_hook(r->st, NULL, NULL);
 	ev_timer_stop(r->loop, &r->sweep);
 	ev_timer_stop(r->loop, &r->replay_timer);
 	ws_server_free(r->ws);

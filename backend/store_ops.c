@@ -231,6 +231,33 @@ thread_parent_update(struct store_txn *t, const char *channel,
 	return rc;
 }
 
+/*
+ * The message_replied event of a thread parent after a reply at tsbuf:
+ * the parent as it now stands (reply_count, reply_users, latest_reply),
+ * as Slack sends it to RTM clients.  Its ref is the parent, so deleting
+ * the parent scrubs it.
+ */
+static int
+thread_replied_event(struct store_txn *t, const char *team,
+    const char *channel, uint64_t thread_ts, const char *tsbuf)
+{
+	char ref[48], pts[STORE_TS_SIZE];
+	json_t *parent, *ev;
+	int rc;
+
+	parent = store_txn_message_get(t, channel, thread_ts);
+	if (parent == NULL)
+		return STORE_ERR_NOTFOUND;
+	store_ts_format(thread_ts, pts);
+	ev = json_pack("{ss ss sb ss ss ss so}", "type", "message", "subtype",
+	    "message_replied", "hidden", 1, "channel", channel, "ts", tsbuf,
+	    "event_ts", tsbuf, "message", parent);
+	snprintf(ref, sizeof(ref), "%s/%s", channel, pts);
+	rc = store_txn_event_append(t, team, ev, ref, NULL);
+	json_decref(ev);
+	return rc;
+}
+
 int
 store_op_message_post(struct store_txn *t, const char *channel, json_t *msg,
     uint64_t *ts_out)
@@ -271,6 +298,8 @@ store_op_message_post(struct store_txn *t, const char *channel, json_t *msg,
 	snprintf(ref, sizeof(ref), "%s/%s", channel, tsbuf);
 	rc = store_txn_event_append(t, team, ev, ref, NULL);
 	json_decref(ev);
+	if (rc == STORE_OK && tts != NULL && user != NULL)
+		rc = thread_replied_event(t, team, channel, thread_ts, tsbuf);
 	return rc;
 }
 
