@@ -79,6 +79,7 @@ ms() { sed -n "s/.* $1=\([0-9.]*\)\(us\|ms\).*/\1 \2/p" |
     awk '{ printf "%.2f", $2 == "us" ? $1 / 1000 : $1 }'; }
 
 rc=0
+say "rtm bench on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 start_backend
 n=10000
 [ -n "${QUICK:-}" ] && n=2000
@@ -109,7 +110,7 @@ say "rtm fan-out: one publisher, N subscribers, ${secs} s each;" \
     "latency from post to receipt, the durable commit included"
 say "subscribers  msgs/s  deliveries/s  p50_ms  p99_ms"
 for n in 100 1000 10000; do
-	case $n in 100) r=1000 ;; 1000) r=300 ;; *) r=40 ;; esac
+	case $n in 100) r=1000 ;; 1000) r=400 ;; *) r=100 ;; esac
 	"$bin/parley-load" rtm-fanout -u "$url&channel=$chan" -c "$n" \
 	    -d "$secs" -r "$r" >"$tmp/fan.out" 2>"$tmp/fan.err"
 	line=$(grep '^rtm-fanout: conns' "$tmp/fan.out")

@@ -12,6 +12,9 @@ import WebSocket from 'ws';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname),
   '../..');
+// The daemons under test; PARLEY_BIN points elsewhere (an optimised build
+// for the soak, say).
+const bin = process.env.PARLEY_BIN || path.join(root, 'build/bin');
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export function freePort() {
@@ -103,7 +106,7 @@ export class Backend {
       `rate_post = 100000\n${this.extra}\n[tokens]\nkeys = keys\n`);
     this.logPath = path.join(this.dir, 'backend.log');
     const log = fs.openSync(this.logPath, 'a');
-    this.proc = spawn(path.join(root, 'build/bin/parley-backend'),
+    this.proc = spawn(path.join(bin, 'parley-backend'),
       ['-c', conf], { stdio: ['ignore', log, log] });
     fs.closeSync(log);
     this.exited = null;
