@@ -620,3 +620,18 @@ test('garbage, oversized headers and unknown paths get their errors',
 		});
 		assert.equal(post, 405);
 	});
+
+test('HAProxy down is critical; back is healthy', async () => {
+	await stopChild(haproxy, 'SIGKILL');
+	await allLatest(Date.now(), false, 'every checker unhealthy');
+	let st = await status();
+	assert.equal(st.status, 'critical');
+	assert.equal(probe(st, 'haproxy:be_app').state, 'down');
+	assert.match(st.detail, /^haproxy:be_app \(connect: /);
+
+	haproxy = startChild('haproxy', haproxyBin,
+		['-db', '-f', path.join(dir, 'haproxy.cfg')]);
+	await allLatest(Date.now(), true, 'every checker healthy again');
+	st = await status();
+	assert.equal(st.status, 'ok');
+});
