@@ -24,7 +24,7 @@ static const struct conf_key spoa_keys[] = {
 	    "iPhone iPad Android Mobile ParleyMobile", 0, 64),
 	SPOA_KEY("open_paths", CONF_LIST, open_paths,
 	    "/ /index.html /favicon.ico /static/* /api/api.test "
-	    "/api/auth.signin",
+	    "/api/parley.signin",
 	    0, 64),
 	SPOA_KEY("boot_paths", CONF_LIST, boot_paths,
 	    "/api/rtm.connect /api/rtm.start /api/client.boot", 0, 64),

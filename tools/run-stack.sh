@@ -41,6 +41,8 @@ p_http=$((base + 80))
 p_https=$((base + 443))
 p_hstats=$((base + 90))
 p_backend=$((base + 101))
+p_edge1=$((base + 201))
+p_edge2=$((base + 202))
 p_spoa=$((base + 301))
 p_spoa_stats=$((base + 302))
 p_health=$((base + 401))
@@ -139,6 +141,8 @@ agent = 127.0.0.1:$p_spoa
 store_path = $data
 drain_file = $run/drain
 interval = 1s
+haproxy_stats = $run/haproxy.sock
+haproxy_backends = be_full
 EOF
 
 started=()
@@ -188,9 +192,27 @@ if [ -x "$bin/parley-health" ]; then
 	wait_http health "http://127.0.0.1:$p_health/healthz"
 fi
 
+# HAProxy in front, from haproxy-config/ as an operator adopts it.
+export PARLEY_HTTP_BIND=127.0.0.1:$p_http
+export PARLEY_SPOE_CONF=$top/haproxy-config/parley-spoe.conf
+export PARLEY_SPOA_ADDR=127.0.0.1:$p_spoa
+export PARLEY_EDGE1_ADDR=127.0.0.1:$p_edge1
+export PARLEY_EDGE2_ADDR=127.0.0.1:$p_edge2
+export PARLEY_BACKEND_ADDR=127.0.0.1:$p_backend
+export PARLEY_HAPROXY_SOCK=$run/haproxy.sock
+if ! haproxy -c -q -f haproxy-config/haproxy.cfg >"$run/logs/haproxy.log" 2>&1
+then
+	echo "parley: haproxy-config/haproxy.cfg does not check:" >&2
+	cat "$run/logs/haproxy.log" >&2
+	exit 1
+fi
+start haproxy haproxy -db -f haproxy-config/haproxy.cfg
+wait_http haproxy "http://127.0.0.1:$p_http/api/api.test"
+
 cat <<EOF
 parley: the stack is up (run directory $run)
-  Web API          http://127.0.0.1:$p_backend/api/
+  open             http://127.0.0.1:$p_http/  (HAProxy)
+  Web API          http://127.0.0.1:$p_http/api/  (shard1 directly: http://127.0.0.1:$p_backend/api/)
   SPOE agent       127.0.0.1:$p_spoa (metrics http://127.0.0.1:$p_spoa_stats/metrics)
 EOF
 if [ -x "$bin/parley-health" ]; then
