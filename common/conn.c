@@ -251,6 +251,19 @@ conn_send(struct conn *c, struct buf *b)
 	return 0;
 }
 
+ssize_t
+conn_write_now(struct conn *c)
+{
+	size_t n = 0;
+
+	if (c->ssl != NULL || buf_queue_empty(&c->out) || (c->flags &
+	    (CONN_F_CLOSED | CONN_F_HANDSHAKE | CONN_F_DRAIN)))
+		return 0;
+	if (buf_queue_writev(&c->out, c->fd, &n) == -1 && n == 0)
+		return -1;
+	return (ssize_t)n;
+}
+
 int
 conn_send_copy(struct conn *c, const void *p, size_t len)
 {

@@ -116,6 +116,16 @@ void conn_set_owner(struct conn *c, const struct conn_ops *ops, void *owner);
  */
 int conn_send(struct conn *c, struct buf *b);
 
+/*
+ * Writes what is queued now, outside the flush pass, for an owner whose
+ * queue is at its cap and who wants to know whether the peer is really
+ * slow or only got a burst: plain TCP only.  Returns the bytes written
+ * (0 when the socket takes nothing, or for TLS or a closed connection),
+ * or -1 on a socket error; the connection is never closed here (the
+ * next flush pass finds the error again and closes it).
+ */
+ssize_t conn_write_now(struct conn *c);
+
 /* conn_send() of a copy of len bytes from p. */
 int conn_send_copy(struct conn *c, const void *p, size_t len);
 

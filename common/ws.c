@@ -325,7 +325,13 @@ ws_send_frame(struct ws_conn *c, struct buf *frame)
 {
 	if (c->state != WS_OPEN || c->dropped)
 		return -1;
-	if (conn_send(c->c, frame) == -1) {
+	/*
+	 * At the cap, a peer that reads is only behind by this loop pass's
+	 * burst: what its socket takes now makes room.  A peer whose socket
+	 * is full too does not read.
+	 */
+	if (conn_send(c->c, frame) == -1 && (conn_closed(c->c) ||
+	    conn_write_now(c->c) <= 0 || conn_send(c->c, frame) == -1)) {
 		char peer[64];
 
 		log_info("ws: %s does not read, dropping it",

@@ -18,8 +18,8 @@
  *         continuation without a message, new message inside another
  *   1007  text (or close reason) that is not UTF-8
  *   1009  message longer than max_message
- *   1008  output queue over out_cap (the peer does not read); the
- *         connection is dropped without waiting
+ *   1008  output queue over out_cap and the socket full too (the peer
+ *         does not read); the connection is dropped without waiting
  *
  * Close handshake (server side):
  *

@@ -98,6 +98,42 @@ describe('RTM slow consumers', { timeout: 240000 }, () => {
   });
 });
 
+describe('RTM bursts', { timeout: 120000 }, () => {
+  // Regression: a loop pass that queues more than the cap to a client
+  // before any write (a commit of many events, a resume's batch) closed
+  // clients that read perfectly well as slow consumers.
+  test('a burst over the cap in one loop pass does not drop a reader',
+    async () => {
+      const cap = 256 * 1024;
+      const b = new Backend(`rtm_out_cap = ${cap}\nrtm_sndbuf = 64K\n`);
+      await b.start();
+      try {
+        const t = await makeTeam(b, 'burst', ['poster', 'reader']);
+        const r1 = await connectRaw(b, t.users.reader.token);
+        const hello = r1.msgs[0];
+        r1.close();
+        // 150 messages of 4 KB: a resume sends them in one batch, 600 KB.
+        const text = 'y'.repeat(4000);
+        for (let i = 0; i < 150; i++) {
+          const r = await b.api('chat.postMessage', t.users.poster.token,
+            { channel: t.general, text: `${i} ${text}` });
+          assert.equal(r.ok, true);
+        }
+        const r2 = await connectRaw(b, t.users.reader.token, {
+          parley_epoch: hello.epoch, parley_seq: String(hello.last_seq) });
+        await r2.waitCount((x) => x.type === 'message', 150, 30000,
+          'replayed messages');
+        const m = await b.metrics();
+        assert.equal(m['parley_rtm_closed_total{reason="slow_consumer"}'],
+          0);
+        assert.equal(r2.closed, null);
+        r2.close();
+      } finally {
+        await b.stop();
+      }
+    });
+});
+
 describe('RTM dead connections', { timeout: 120000 }, () => {
   let b, t;
   const heartbeat = 3;
