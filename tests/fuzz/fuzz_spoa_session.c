@@ -12,7 +12,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define KEYS "k1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+#define KEYS                                                                \
+	"k1 000102030405060708090a0b0c0d0e0f"                                 \
+	"101112131415161718191a1b1c1d1e1f\n"
 
 static struct spoa_settings set;
 static struct spoa_policy pol;

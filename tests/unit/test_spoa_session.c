@@ -17,7 +17,9 @@
 #include "spoa-agent/spoa.h"
 #include "xmalloc.h"
 
-#define KEYS "k1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+#define KEYS                                                                \
+	"k1 000102030405060708090a0b0c0d0e0f"                                 \
+	"101112131415161718191a1b1c1d1e1f\n"
 
 /* The HELLO that "option spop-check" of HAProxy 2.6.12 sends. */
 static const uint8_t rec_check_hello[] = {
