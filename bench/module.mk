@@ -6,7 +6,7 @@ LOAD_OBJS := $(LOAD_SRCS:%.c=$(OBJ)/%.o)
 
 $(BIN)/parley-load: $(LOAD_OBJS) $(LIB)/libparley-common.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(COMMON_LIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(COMMON_LIBS) -lhiredis -lm
 
 $(BIN)/parley-wstest: $(OBJ)/bench/ws-server.o $(LIB)/libparley-common.a
 	@mkdir -p $(dir $@)

@@ -5,8 +5,10 @@
  *   parley-wstest [-a addr] [-p port] [-v]
  *
  * Prints "listening on ADDR:PORT" once ready (port 0 picks a free one).
- * A text message starting with 'B' is broadcast to every connection as
- * one shared frame; any other message is echoed.  GET /stats answers
+ * A text message starting with 'B' is broadcast as one shared frame to
+ * every connection of the sender's group; any other message is echoed.
+ * A connection's group is the number after a final "c" of its path
+ * (/c12 is group 12), 0 for any other path.  GET /stats answers
  * {"conns":N,"ws":N,"heap":BYTES,"rss":BYTES}: heap is the allocator's
  * bytes in use (mallinfo2), rss the process's resident set.  SIGINT or
  * SIGTERM closes every connection and exits 0.
@@ -27,8 +29,37 @@
 
 static struct ws_server *wss;
 static struct http_server *hs;
-static struct ws_conn **all; /* open connections, for broadcast */
-static size_t nall, capall;
+/* Open connections by group, for broadcast. */
+struct group {
+	struct ws_conn **c;
+	size_t n, cap;
+};
+static struct group *groups;
+static size_t ngroups;
+
+#define GROUPS_MAX 100000
+
+/*
+ * A connection's user pointer holds its group and its index in the
+ * group's list, so an idle connection costs the server nothing more.
+ */
+#define USER(g, i)  ((void *)(uintptr_t)((uint64_t)(g) << 32 | (i)))
+#define USER_G(u)   ((size_t)((uint64_t)(uintptr_t)(u) >> 32))
+#define USER_I(u)   ((size_t)((uint64_t)(uintptr_t)(u) & 0xffffffffu))
+
+/* The group a path names: the digits after its last 'c', or 0. */
+static size_t
+path_group(const char *path)
+{
+	const char *c = strrchr(path, 'c');
+	char *end;
+	unsigned long g;
+
+	if (c == NULL || c[1] < '0' || c[1] > '9')
+		return 0;
+	g = strtoul(c + 1, &end, 10);
+	return *end == '\0' && g < GROUPS_MAX ? g : 0;
+}
 
 /* Resident set size in bytes, from /proc/self/statm. */
 static long
@@ -51,7 +82,15 @@ on_http(struct http_req *req, void *arg)
 	json_t *o;
 
 	if (ws_is_upgrade(req)) {
-		(void)ws_accept(wss, req, NULL);
+		size_t g = path_group(http_req_path(req));
+
+		if (g >= ngroups) {
+			groups = xreallocarray(groups, g + 1, sizeof(*groups));
+			memset(groups + ngroups, 0,
+			    (g + 1 - ngroups) * sizeof(*groups));
+			ngroups = g + 1;
+		}
+		(void)ws_accept(wss, req, USER(g, 0));
 		return;
 	}
 	if (strcmp(http_req_path(req), "/stats") == 0) {
@@ -76,23 +115,27 @@ on_http(struct http_req *req, void *arg)
 static void
 on_open(struct ws_conn *c, void *arg)
 {
-	if (nall == capall) {
-		capall = capall ? capall * 2 : 1024;
-		all = xreallocarray(all, capall, sizeof(*all));
+	struct group *g = &groups[USER_G(ws_user(c))];
+
+	if (g->n == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 1024;
+		g->c = xreallocarray(g->c, g->cap, sizeof(*g->c));
 	}
-	ws_set_user(c, (void *)(uintptr_t)nall);
-	all[nall++] = c;
+	ws_set_user(c, USER(g - groups, g->n));
+	g->c[g->n++] = c;
 }
 
 static void
 on_message(struct ws_conn *c, enum ws_opcode op, const unsigned char *d,
     size_t n, void *arg)
 {
+	struct group *g;
 	struct buf *fr;
 
 	if (op == WS_TEXT && n > 0 && d[0] == 'B') {
+		g = &groups[USER_G(ws_user(c))];
 		fr = ws_frame_new(WS_TEXT, d, n);
-		(void)ws_broadcast(all, nall, fr);
+		(void)ws_broadcast(g->c, g->n, fr);
 		buf_unref(fr);
 		return;
 	}
@@ -102,15 +145,16 @@ on_message(struct ws_conn *c, enum ws_opcode op, const unsigned char *d,
 static void
 on_close(struct ws_conn *c, int code, void *arg)
 {
-	size_t i = (uintptr_t)ws_user(c);
+	struct group *g = &groups[USER_G(ws_user(c))];
+	size_t i = USER_I(ws_user(c));
 
 	/* Swap-remove from the broadcast list. */
-	all[i] = all[--nall];
-	ws_set_user(all[i], (void *)(uintptr_t)i);
-	if (nall == 0) {
-		free(all);
-		all = NULL;
-		capall = 0;
+	g->c[i] = g->c[--g->n];
+	ws_set_user(g->c[i], USER(g - groups, i));
+	if (g->n == 0) {
+		free(g->c);
+		g->c = NULL;
+		g->cap = 0;
 	}
 }
 

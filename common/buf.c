@@ -22,6 +22,13 @@
 
 #define BUF_RING_MIN 4u
 
+/*
+ * buf_queue_send() gathers when at least this many entries are queued
+ * and they average at most this many bytes.
+ */
+#define BUF_GATHER_MIN   4
+#define BUF_GATHER_SMALL 1024
+
 struct buf *
 buf_new(size_t len)
 {
@@ -55,6 +62,13 @@ struct buf *
 buf_ref(struct buf *b)
 {
 	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+	return b;
+}
+
+struct buf *
+buf_ref_many(struct buf *b, unsigned n)
+{
+	atomic_fetch_add_explicit(&b->refs, n, memory_order_relaxed);
 	return b;
 }
 
@@ -94,19 +108,31 @@ buf_queue_grow(struct buf_queue *q)
 }
 
 int
-buf_queue_push(struct buf_queue *q, struct buf *b)
+buf_queue_push_take(struct buf_queue *q, struct buf *b)
 {
-	if (b->len == 0)
+	if (b->len == 0) {
+		buf_unref(b);
 		return 0;
+	}
 	if (q->cap != 0 && (b->len > q->cap || q->bytes > q->cap - b->len))
 		return -1;
 	if (q->count == UINT_MAX / 2)
 		return -1;
 
 	buf_queue_grow(q);
-	q->ring[(q->head + q->count) & (q->size - 1)] = buf_ref(b);
+	q->ring[(q->head + q->count) & (q->size - 1)] = b;
 	q->count++;
 	q->bytes += b->len;
+	return 0;
+}
+
+int
+buf_queue_push(struct buf_queue *q, struct buf *b)
+{
+	if (buf_queue_push_take(q, buf_ref(b)) == -1) {
+		buf_unref(b);
+		return -1;
+	}
 	return 0;
 }
 
@@ -192,8 +218,28 @@ buf_writev(int fd, struct iovec *iov, int cnt)
 	return n;
 }
 
+/*
+ * Copies the bytes of the n iovecs at iov into scratch, as many as fit
+ * in len, and returns how many it copied.
+ */
+static size_t
+buf_gather(const struct iovec *iov, int n, unsigned char *scratch,
+    size_t len)
+{
+	size_t used = 0, k;
+	int i;
+
+	for (i = 0; i < n && used < len; i++) {
+		k = iov[i].iov_len < len - used ? iov[i].iov_len : len - used;
+		memcpy(scratch + used, iov[i].iov_base, k);
+		used += k;
+	}
+	return used;
+}
+
 int
-buf_queue_writev(struct buf_queue *q, int fd, size_t *written)
+buf_queue_send(struct buf_queue *q, int fd, unsigned char *scratch,
+    size_t slen, size_t *written)
 {
 	struct iovec iov[IOV_MAX];
 	size_t total, done = 0;
@@ -202,6 +248,13 @@ buf_queue_writev(struct buf_queue *q, int fd, size_t *written)
 
 	while (q->count > 0) {
 		cnt = buf_queue_iov(q, iov, IOV_MAX, &total);
+		if (scratch != NULL && cnt >= BUF_GATHER_MIN &&
+		    total <= (size_t)cnt * BUF_GATHER_SMALL) {
+			total = buf_gather(iov, cnt, scratch, slen);
+			iov[0].iov_base = scratch;
+			iov[0].iov_len = total;
+			cnt = 1;
+		}
 		n = buf_writev(fd, iov, cnt);
 		if (n == -1) {
 			if (errno == EINTR)
@@ -220,6 +273,12 @@ buf_queue_writev(struct buf_queue *q, int fd, size_t *written)
 	if (written != NULL)
 		*written = done;
 	return q->count == 0;
+}
+
+int
+buf_queue_writev(struct buf_queue *q, int fd, size_t *written)
+{
+	return buf_queue_send(q, fd, NULL, 0, written);
 }
 
 void

@@ -44,6 +44,12 @@ struct buf *buf_from_str(const char *s);
 /* Adds a reference and returns b.  Safe from any thread. */
 struct buf *buf_ref(struct buf *b);
 
+/*
+ * Adds n references at once (a broadcast to n connections) and returns
+ * b: one atomic operation instead of n.
+ */
+struct buf *buf_ref_many(struct buf *b, unsigned n);
+
 /* Drops a reference; frees b with the last one.  NULL is a no-op. */
 void buf_unref(struct buf *b);
 
@@ -66,6 +72,14 @@ void buf_queue_init(struct buf_queue *q, size_t cap);
  * caller should then give up on the peer.  An empty b is ignored.
  */
 int buf_queue_push(struct buf_queue *q, struct buf *b);
+
+/*
+ * buf_queue_push() that takes over one reference the caller holds
+ * instead of adding one.  Returns 0 (the reference is the queue's, or
+ * was dropped when b is empty), or -1 past the cap, when the caller
+ * still owns the reference.
+ */
+int buf_queue_push_take(struct buf_queue *q, struct buf *b);
 
 /* Queues a copy of len bytes from p, under the same cap as push. */
 int buf_queue_push_copy(struct buf_queue *q, const void *p, size_t len);
@@ -99,6 +113,20 @@ void buf_queue_consume(struct buf_queue *q, size_t n);
  * *written, when not NULL, gets the bytes written by this call.
  */
 int buf_queue_writev(struct buf_queue *q, int fd, size_t *written);
+
+/*
+ * buf_queue_writev() for queues of many small entries, such as the
+ * frames of a broadcast: when several small entries are queued, as many
+ * of their bytes as fit in scratch (slen bytes, the caller's, free for
+ * the duration of the call) are copied there and sent with one write.
+ * The kernel copies one long segment of a socket write much faster than
+ * many short ones, and the bytes copied here are shared by every
+ * recipient, so they are hot in cache.  Larger entries are sent with
+ * writev as they are.  scratch NULL: plain buf_queue_writev().  Returns
+ * as buf_queue_writev().
+ */
+int buf_queue_send(struct buf_queue *q, int fd, unsigned char *scratch,
+    size_t slen, size_t *written);
 
 /* Drops every queued reference and frees the ring; the cap is kept. */
 void buf_queue_clear(struct buf_queue *q);

@@ -265,6 +265,18 @@ conn_write_now(struct conn *c)
 }
 
 int
+conn_send_take(struct conn *c, struct buf *b)
+{
+	if (c->flags & (CONN_F_CLOSED | CONN_F_DRAIN))
+		return -1;
+	if (buf_queue_push_take(&c->out, b) == -1)
+		return -1;
+	if (!(c->flags & CONN_F_WANTW))
+		conn_mark(c);
+	return 0;
+}
+
+int
 conn_send_copy(struct conn *c, const void *p, size_t len)
 {
 	if (c->flags & (CONN_F_CLOSED | CONN_F_DRAIN))
@@ -543,7 +555,8 @@ conn_write(struct conn *c)
 	if (c->ssl != NULL)
 		r = conn_write_tls(c);
 	else
-		r = buf_queue_writev(&c->out, c->fd, NULL);
+		r = buf_queue_send(&c->out, c->fd, c->cl->scratch,
+		    CONN_SCRATCH, NULL);
 	if (r == -1) {
 		conn_close(c);
 		return;

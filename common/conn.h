@@ -126,6 +126,12 @@ int conn_send(struct conn *c, struct buf *b);
  */
 ssize_t conn_write_now(struct conn *c);
 
+/*
+ * conn_send() that takes over one reference to b the caller holds (see
+ * buf_ref_many()); on -1 the caller still owns it.
+ */
+int conn_send_take(struct conn *c, struct buf *b);
+
 /* conn_send() of a copy of len bytes from p. */
 int conn_send_copy(struct conn *c, const void *p, size_t len);
 
@@ -156,6 +162,8 @@ const char *conn_peer_str(const struct conn *c, char *buf, size_t len);
 /*
  * Runs the flush pass now (it also runs from the loop's ev_prepare):
  * writes every connection with queued bytes and frees closed ones.
+ * Not from on_read: writing goes through the scratch buffer that holds
+ * the bytes on_read is given.
  */
 void conn_loop_flush(struct ev_loop *loop);
 

@@ -320,6 +320,40 @@ ws_frame_new(enum ws_opcode op, const void *payload, size_t len)
 	return b;
 }
 
+/* The peer does not read: it is dropped (1008) at the next flush pass. */
+static void
+ws_drop_slow(struct ws_conn *c)
+{
+	char peer[64];
+
+	log_info("ws: %s does not read, dropping it",
+	    conn_peer_str(c->c, peer, sizeof(peer)));
+	c->dropped = 1;
+	c->code = 1008;
+	conn_kick(c->c);
+}
+
+/*
+ * ws_send_frame() that takes over one reference to frame the caller
+ * holds; a reference it does not queue is dropped here.
+ */
+static int
+ws_send_frame_take(struct ws_conn *c, struct buf *frame)
+{
+	if (c->state != WS_OPEN || c->dropped) {
+		buf_unref(frame);
+		return -1;
+	}
+	/* At the cap: as ws_send_frame(). */
+	if (conn_send_take(c->c, frame) == -1 && (conn_closed(c->c) ||
+	    conn_write_now(c->c) <= 0 || conn_send_take(c->c, frame) == -1)) {
+		buf_unref(frame);
+		ws_drop_slow(c);
+		return -1;
+	}
+	return 0;
+}
+
 int
 ws_send_frame(struct ws_conn *c, struct buf *frame)
 {
@@ -332,13 +366,7 @@ ws_send_frame(struct ws_conn *c, struct buf *frame)
 	 */
 	if (conn_send(c->c, frame) == -1 && (conn_closed(c->c) ||
 	    conn_write_now(c->c) <= 0 || conn_send(c->c, frame) == -1)) {
-		char peer[64];
-
-		log_info("ws: %s does not read, dropping it",
-		    conn_peer_str(c->c, peer, sizeof(peer)));
-		c->dropped = 1;
-		c->code = 1008;
-		conn_kick(c->c);
+		ws_drop_slow(c);
 		return -1;
 	}
 	return 0;
@@ -363,8 +391,11 @@ ws_broadcast(struct ws_conn *const *conns, size_t n, struct buf *frame)
 {
 	size_t i, ok = 0;
 
+	/* One atomic add for all the references, each queue takes one. */
+	if (n > 0)
+		buf_ref_many(frame, (unsigned)n);
 	for (i = 0; i < n; i++)
-		if (ws_send_frame(conns[i], frame) == 0)
+		if (ws_send_frame_take(conns[i], frame) == 0)
 			ok++;
 	return ok;
 }

@@ -22,13 +22,19 @@
 
 enum { LC_CONNECTING, LC_UPGRADING, LC_OPEN };
 
-#define LC_READ 65536
+/*
+ * Reads go to one buffer per process, LC_READ bytes after LC_KEEP bytes
+ * of room where the partial frame left by the previous read of the same
+ * connection is put back, so frames are parsed where they lie and only a
+ * partial one at the end of a read is copied.
+ */
+#define LC_READ (256 * 1024)
+#define LC_KEEP (64 * 1024)
 
 static void lconn_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static const http_parser_settings lconn_hp;
 
-/* Writes what is queued; waits for EV_WRITE when the socket is full. */
-static void
+void
 lconn_flush(struct lconn *c)
 {
 	int r = buf_queue_writev(&c->out, c->fd, NULL);
@@ -49,6 +55,12 @@ lconn_flush(struct lconn *c)
 	}
 }
 
+size_t
+lconn_queued(const struct lconn *c)
+{
+	return c->out.bytes;
+}
+
 static void
 lconn_send(struct lconn *c, const void *p, size_t n)
 {
@@ -60,31 +72,11 @@ struct lconn *
 lconn_open(struct load *ld, unsigned id)
 {
 	struct lconn *c;
-	struct sockaddr_in src;
-	int fd, on = 1;
+	int fd;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = load_socket(ld);
 	if (fd == -1)
 		return NULL;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	if (ld->src_lo != 0) {
-		memset(&src, 0, sizeof(src));
-		src.sin_family = AF_INET;
-		src.sin_addr.s_addr = htonl(ld->src_next);
-		if (++ld->src_next > ld->src_hi)
-			ld->src_next = ld->src_lo;
-		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on,
-		    sizeof(on));
-		if (bind(fd, (struct sockaddr *)&src, sizeof(src)) == -1) {
-			close(fd);
-			return NULL;
-		}
-	}
-	if (connect(fd, (struct sockaddr *)&ld->dst, sizeof(ld->dst)) == -1 &&
-	    errno != EINPROGRESS) {
-		close(fd);
-		return NULL;
-	}
 
 	c = xcalloc(1, sizeof(*c));
 	c->ld = ld;
@@ -115,10 +107,30 @@ lconn_close(struct lconn *c, const char *why)
 }
 
 void
+lconn_http_send(struct lconn *c, const char *method, const char *path,
+    const char *headers, const void *body, size_t len)
+{
+	char head[2048];
+	int n;
+
+	c->t0 = load_now(c->ld);
+	n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: %s\r\n"
+	    "%sContent-Length: %zu\r\n\r\n", method, path, c->ld->host,
+	    headers != NULL ? headers : "", len);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return;
+	(void)buf_queue_push_copy(&c->out, head, (size_t)n);
+	if (len > 0)
+		(void)buf_queue_push_copy(&c->out, body, len);
+	lconn_flush(c);
+}
+
+void
 lconn_http_request(struct lconn *c)
 {
 	struct load *ld = c->ld;
 	char head[1400];
+	struct buf *b;
 	int n;
 
 	c->t0 = load_now(ld);
@@ -132,22 +144,19 @@ lconn_http_request(struct lconn *c)
 	    "Content-Type: application/octet-stream\r\n"
 	    "Content-Length: %zu\r\n\r\n", ld->path, ld->host, ld->size);
 	(void)buf_queue_push_copy(&c->out, head, (size_t)n);
-	{
-		struct buf *b = buf_new(ld->size);
-
-		memset(b->data, 'x', ld->size);
-		(void)buf_queue_push(&c->out, b);
-		buf_unref(b);
-	}
+	b = buf_new(ld->size);
+	memset(b->data, 'x', ld->size);
+	(void)buf_queue_push(&c->out, b);
+	buf_unref(b);
 	lconn_flush(c);
 }
 
 void
-lconn_ws_send(struct lconn *c, int op, const void *p, size_t len)
+lconn_ws_queue(struct lconn *c, int op, const void *p, size_t len)
 {
 	size_t h = 2, i;
 	struct buf *b;
-	unsigned char *d;
+	unsigned char *d, *m;
 	uint32_t key = (uint32_t)random();
 
 	if (len >= 126)
@@ -166,11 +175,18 @@ lconn_ws_send(struct lconn *c, int op, const void *p, size_t len)
 		for (i = 0; i < 8; i++)
 			d[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
 	}
-	memcpy(d + h, &key, 4);
+	m = d + h;
+	memcpy(m, &key, 4);
 	for (i = 0; i < len; i++)
-		d[h + 4 + i] = ((const unsigned char *)p)[i] ^ d[h + i % 4];
+		m[4 + i] = ((const unsigned char *)p)[i] ^ m[i % 4];
 	(void)buf_queue_push(&c->out, b);
 	buf_unref(b);
+}
+
+void
+lconn_ws_send(struct lconn *c, int op, const void *p, size_t len)
+{
+	lconn_ws_queue(c, op, p, len);
 	lconn_flush(c);
 }
 
@@ -179,7 +195,7 @@ static void
 lconn_connected(struct lconn *c)
 {
 	struct load *ld = c->ld;
-	char head[1400];
+	char head[1400], group[16] = "";
 	int err = 0, n;
 	socklen_t sl = sizeof(err);
 
@@ -199,80 +215,149 @@ lconn_connected(struct lconn *c)
 		return;
 	}
 	c->state = LC_UPGRADING;
-	n = snprintf(head, sizeof(head), "GET %s HTTP/1.1\r\nHost: %s\r\n"
+	if (ld->channels > 1)
+		snprintf(group, sizeof(group), "c%u", c->id % ld->channels);
+	n = snprintf(head, sizeof(head), "GET %s%s HTTP/1.1\r\nHost: %s\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-	    "Sec-WebSocket-Version: 13\r\n\r\n", ld->path, ld->host);
+	    "Sec-WebSocket-Version: 13\r\n\r\n", ld->path, group, ld->host);
 	lconn_send(c, head, (size_t)n);
 }
 
-/* Parses whole server frames from c->in; keeps a partial one. */
-static void
-lconn_ws_input(struct lconn *c)
+/*
+ * Hands the whole server frames among the n bytes at p to the scenario
+ * and returns how many bytes they took (a partial frame at the end is
+ * left), or -1 when the connection closed meanwhile.
+ */
+static ssize_t
+lconn_ws_frames(struct lconn *c, const unsigned char *p, size_t n)
 {
+	const struct lconn_ops *ops = c->ld->ops;
 	size_t off = 0, h, len;
-	unsigned char *p;
+	const unsigned char *f;
 	int op, i;
 
-	while (c->inlen - off >= 2) {
-		p = c->in + off;
-		op = p[0] & 0x0f;
-		len = p[1] & 0x7f;
+	while (n - off >= 2) {
+		f = p + off;
+		op = f[0] & 0x0f;
+		len = f[1] & 0x7f;
 		h = 2;
 		if (len == 126) {
-			if (c->inlen - off < 4)
+			if (n - off < 4)
 				break;
-			len = (size_t)p[2] << 8 | p[3];
+			len = (size_t)f[2] << 8 | f[3];
 			h = 4;
 		} else if (len == 127) {
-			if (c->inlen - off < 10)
+			if (n - off < 10)
 				break;
 			len = 0;
 			for (i = 0; i < 8; i++)
-				len = len << 8 | p[2 + i];
+				len = len << 8 | f[2 + i];
 			h = 10;
 		}
-		if (c->inlen - off - h < len)
+		if (n - off - h < len)
 			break;
 		off += h + len;
 		if (op == 0x8) {
 			lconn_close(c, "server closed");
-			return;
+			return -1;
 		}
 		if (op == 0x9) {
-			lconn_ws_send(c, 0xa, p + h, len);
+			lconn_ws_send(c, 0xa, f + h, len);
 			continue;
 		}
-		if (c->ld->ops->on_ws != NULL)
-			c->ld->ops->on_ws(c, op, p + h, len);
+		if (ops->on_ws != NULL)
+			ops->on_ws(c, op, f + h, len);
 	}
-	if (off == c->inlen) {
-		free(c->in);
-		c->in = NULL;
-		c->inlen = 0;
-	} else if (off > 0) {
-		memmove(c->in, c->in + off, c->inlen - off);
-		c->inlen -= off;
-	}
+	return (ssize_t)off;
 }
 
+/* Keeps the n bytes at p, a partial frame, for the next read. */
 static void
-lconn_append(struct lconn *c, const unsigned char *p, size_t n)
+lconn_keep(struct lconn *c, const unsigned char *p, size_t n)
 {
-	c->in = xreallocarray(c->in, c->inlen + n, 1);
-	memcpy(c->in + c->inlen, p, n);
-	c->inlen += n;
+	unsigned char *in = NULL;
+
+	if (n > 0) {
+		in = xmalloc(n);
+		memcpy(in, p, n);
+	}
+	free(c->in);
+	c->in = in;
+	c->inlen = n;
+}
+
+/*
+ * Reads a WebSocket connection once and parses what arrived, with the
+ * partial frame of the last read in front of it.
+ */
+static void
+lconn_ws_read(struct lconn *c, unsigned char *buf)
+{
+	struct load *ld = c->ld;
+	unsigned char *p = buf + LC_KEEP;
+	size_t avail;
+	ssize_t n, used;
+
+	if (c->inlen > LC_KEEP) {
+		/* A frame bigger than the room in front: grow it. */
+		n = read(c->fd, buf, LC_READ);
+		if (n <= 0)
+			goto fail;
+		c->in = xreallocarray(c->in, c->inlen + (size_t)n, 1);
+		memcpy(c->in + c->inlen, buf, (size_t)n);
+		c->inlen += (size_t)n;
+		p = c->in;
+		avail = c->inlen;
+	} else {
+		n = read(c->fd, p, LC_READ);
+		if (n <= 0)
+			goto fail;
+		if (c->inlen > 0) {
+			p -= c->inlen;
+			memcpy(p, c->in, c->inlen);
+		}
+		avail = c->inlen + (size_t)n;
+	}
+	ld->now = load_now(ld);
+	used = lconn_ws_frames(c, p, avail);
+	if (used == -1)
+		return;
+	if (p == c->in) {
+		memmove(c->in, c->in + used, avail - (size_t)used);
+		c->inlen = avail - (size_t)used;
+		if (c->inlen == 0) {
+			free(c->in);
+			c->in = NULL;
+		}
+	} else if ((size_t)used < avail || c->inlen > 0) {
+		lconn_keep(c, p + used, avail - (size_t)used);
+	}
+	if (ld->is_worker)
+		load_publish(ld);
+	return;
+fail:
+	if (n == 0)
+		lconn_close(c, "EOF");
+	else if (errno != EAGAIN && errno != EINTR)
+		lconn_close(c, strerror(errno));
 }
 
 static void
 lconn_read(struct lconn *c)
 {
-	static unsigned char buf[LC_READ];
+	static unsigned char *buf;
 	struct load *ld = c->ld;
 	ssize_t n;
 	size_t used;
 
-	n = read(c->fd, buf, sizeof(buf));
+	if (buf == NULL)
+		buf = xmalloc(LC_KEEP + LC_READ);
+	if (c->state == LC_OPEN && ld->ws) {
+		lconn_ws_read(c, buf);
+		return;
+	}
+	n = read(c->fd, buf, LC_READ);
 	if (n == 0) {
 		lconn_close(c, "EOF");
 		return;
@@ -280,11 +365,6 @@ lconn_read(struct lconn *c)
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			lconn_close(c, strerror(errno));
-		return;
-	}
-	if (c->state == LC_OPEN && ld->ws) {
-		lconn_append(c, buf, (size_t)n);
-		lconn_ws_input(c);
 		return;
 	}
 	used = http_parser_execute(&c->hp, &lconn_hp, (const char *)buf,
@@ -298,8 +378,13 @@ lconn_read(struct lconn *c)
 		if (ld->ops->on_open != NULL)
 			ld->ops->on_open(c);
 		if ((size_t)n > used) {
-			lconn_append(c, buf + used, (size_t)n - used);
-			lconn_ws_input(c);
+			ssize_t k;
+
+			ld->now = load_now(ld);
+			k = lconn_ws_frames(c, buf + used, (size_t)n - used);
+			if (k >= 0)
+				lconn_keep(c, buf + used + k,
+				    (size_t)n - used - (size_t)k);
 		}
 		return;
 	}

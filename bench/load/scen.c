@@ -1,8 +1,10 @@
 /*
- * parley-load scenarios.  Each opens its connections through
- * scen_start() (at most SCEN_INFLIGHT connects at a time, so a burst
- * does not overflow the server's accept queue), runs the loop until the
- * duration ends or a signal arrives, and prints its figures.
+ * parley-load scenarios, as each worker runs them on its share of the
+ * connections (ids id_lo..id_hi).  Each opens its connections through
+ * scen_open_more() (at most ld->inflight connects at a time, so a burst
+ * does not overflow the server's accept queue unless a storm is wanted),
+ * runs the loop until the parent says stop, and leaves its figures in
+ * struct load for the parent to merge.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,40 +12,39 @@
 
 #include "load.h"
 
-#define SCEN_INFLIGHT 256
+static unsigned scen_next; /* next connection id to open */
 
-static unsigned scen_next;   /* next connection id to open */
-static unsigned scen_failed; /* connections that never opened */
-static unsigned scen_answered;
-static int scen_ready;
-
-/* Opens connections until SCEN_INFLIGHT are pending or all are open. */
-static void
+void
 scen_open_more(struct load *ld)
 {
-	while (scen_next < ld->conns &&
-	    scen_next - ld->open - scen_failed < SCEN_INFLIGHT) {
+	if (scen_next < ld->id_lo)
+		scen_next = ld->id_lo;
+	while (scen_next < ld->id_hi && !ld->stopping &&
+	    scen_next - ld->id_lo - ld->open - ld->failed < ld->inflight) {
 		if (lconn_open(ld, scen_next) == NULL) {
-			scen_failed++;
+			ld->failed++;
 			ld->errors++;
 		}
 		scen_next++;
 	}
 }
 
-/* Prints the "ready" line once every connection opened or failed. */
-static void
-scen_check_ready(struct load *ld)
+void
+scen_closed(struct lconn *c, const char *why)
 {
-	if (scen_ready || ld->open + scen_failed < ld->conns)
+	struct load *ld = c->ld;
+
+	if (ld->stopping)
 		return;
-	if (ld->check && scen_answered < ld->open)
+	if (!c->opened) {
+		ld->failed++;
+		if (ld->failed <= 5)
+			fprintf(stderr, "parley-load: connection %u: %s\n",
+			    c->id, why);
+		scen_open_more(ld);
 		return;
-	scen_ready = 1;
-	printf("ready: open=%u failed=%u answered=%u seconds=%.2f\n",
-	    ld->open, scen_failed, scen_answered,
-	    load_now(ld) - ld->t_start);
-	fflush(stdout);
+	}
+	ld->closed++;
 }
 
 static void
@@ -53,7 +54,7 @@ scen_run(struct load *ld)
 	ev_run(ld->loop, 0);
 }
 
-/* idle: open, optionally check each answers once, then hold. */
+/* idle and storm: open, optionally check each answers once, then hold. */
 
 static void
 idle_open(struct lconn *c)
@@ -68,7 +69,6 @@ idle_open(struct lconn *c)
 		lconn_ws_send(c, 1, msg, (size_t)n);
 	}
 	scen_open_more(c->ld);
-	scen_check_ready(c->ld);
 }
 
 static void
@@ -80,27 +80,8 @@ idle_ws(struct lconn *c, int op, const unsigned char *d, size_t n)
 	if ((size_t)k == n && memcmp(want, d, n) == 0) {
 		hist_add(&c->ld->lat,
 		    (uint64_t)((load_now(c->ld) - c->t0) * 1e6));
-		scen_answered++;
-		scen_check_ready(c->ld);
+		c->ld->answered++;
 	}
-}
-
-static void
-scen_closed(struct lconn *c, const char *why)
-{
-	struct load *ld = c->ld;
-
-	if (!c->opened) {
-		/* Never opened. */
-		scen_failed++;
-		if (scen_failed <= 5)
-			fprintf(stderr, "parley-load: connection %u: %s\n",
-			    c->id, why);
-		scen_open_more(ld);
-		scen_check_ready(ld);
-		return;
-	}
-	ld->closed++;
 }
 
 static const struct lconn_ops idle_ops = {
@@ -114,12 +95,7 @@ scen_idle(struct load *ld)
 {
 	ld->ops = &idle_ops;
 	scen_run(ld);
-	printf("idle: open=%u failed=%u closed_by_server=%u answered=%u\n",
-	    ld->open, scen_failed, ld->closed, scen_answered);
-	if (ld->check)
-		hist_print(&ld->lat, "answer", stdout);
-	return scen_failed == 0 && ld->closed == 0 &&
-	    (!ld->check || scen_answered == ld->open) ? 0 : 1;
+	return 0;
 }
 
 /* http: keep-alive requests back to back on every connection. */
@@ -147,29 +123,13 @@ static const struct lconn_ops http_ops = {
 	.on_close = scen_closed,
 };
 
-/* Prints the rate figures common to the timed scenarios. */
-static void
-scen_report(struct load *ld, const char *what)
-{
-	double secs = load_now(ld) - ld->t_start;
-
-	printf("%s: conns=%u failed=%u seconds=%.2f count=%llu rate=%.0f/s"
-	    " errors=%llu\n", what, ld->open, scen_failed, secs,
-	    (unsigned long long)ld->received, (double)ld->received / secs,
-	    (unsigned long long)ld->errors);
-	hist_print(&ld->lat, "latency", stdout);
-}
-
 int
 scen_http(struct load *ld)
 {
 	ld->ops = &http_ops;
-	if (ld->duration <= 0)
-		ld->duration = 5;
-	ld->size = ld->size == 16 ? 0 : ld->size;
+	ld->size = ld->size == 100 ? 0 : ld->size;
 	scen_run(ld);
-	scen_report(ld, "http");
-	return scen_failed == 0 ? 0 : 1;
+	return 0;
 }
 
 /* echo: each connection sends a message and waits for its echo. */
@@ -215,91 +175,109 @@ int
 scen_echo(struct load *ld)
 {
 	ld->ops = &echo_ops;
-	if (ld->duration <= 0)
-		ld->duration = 5;
 	scen_run(ld);
-	scen_report(ld, "echo");
-	return scen_failed == 0 ? 0 : 1;
+	return 0;
 }
 
 /*
- * fanout: connection 0 publishes "B<send time>" messages at -r per
- * second; the server broadcasts each to every connection, and each
- * receiver measures the delay from the time in the message.
+ * recv: the receivers of a fan-out.  Connection id joins group id % C
+ * (path PATHc<k> when there are several); every stamped message counts
+ * as a delivery with its delay.
  */
 
-static struct lconn *publisher;
-static ev_timer pub_timer;
+static void
+recv_open(struct lconn *c)
+{
+	c->ld->open++;
+	scen_open_more(c->ld);
+	load_publish(c->ld);
+}
 
 static void
-pub_tick(struct ev_loop *loop, ev_timer *w, int revents)
+recv_ws(struct lconn *c, int op, const unsigned char *d, size_t n)
 {
-	struct load *ld = w->data;
-	char msg[64];
+	double t = load_stamp_find(d, n);
+
+	if (t >= 0)
+		load_delivered(c->ld, t);
+}
+
+static const struct lconn_ops recv_ops = {
+	.on_open = recv_open,
+	.on_ws = recv_ws,
+	.on_close = scen_closed,
+};
+
+int
+scen_recv(struct load *ld)
+{
+	ld->ops = &recv_ops;
+	scen_run(ld);
+	return 0;
+}
+
+/*
+ * post: durable posts through the Web API.  Each connection posts a
+ * stamped message with chat.postMessage and waits for the answer, which
+ * the backend gives only after the commit that holds the message.
+ */
+
+static void
+post_send(struct lconn *c)
+{
+	struct load *ld = c->ld;
+	char body[1024], hdr[700];
+	unsigned char text[512];
+	size_t tl = ld->size < sizeof(text) ? ld->size : sizeof(text) - 1;
 	int n;
 
-	if (publisher == NULL || ld->open < ld->conns || ld->stopping)
+	load_message(text, tl, load_now(ld));
+	text[tl] = '\0';
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n"
+	    "Content-Type: application/x-www-form-urlencoded\r\n", ld->token);
+	n = snprintf(body, sizeof(body), "channel=%s&text=%s", ld->channel,
+	    (const char *)text);
+	if (n < 0 || (size_t)n >= sizeof(body))
 		return;
-	n = snprintf(msg, sizeof(msg), "B%.9f", load_now(ld));
-	lconn_ws_send(publisher, 1, msg, (size_t)n);
+	lconn_http_send(c, "POST", "/api/chat.postMessage", hdr, body,
+	    (size_t)n);
 	ld->sent++;
 }
 
 static void
-fan_open(struct lconn *c)
+post_open(struct lconn *c)
 {
 	c->ld->open++;
-	if (c->id == 0)
-		publisher = c;
 	scen_open_more(c->ld);
-	scen_check_ready(c->ld);
+	post_send(c);
 }
 
 static void
-fan_ws(struct lconn *c, int op, const unsigned char *d, size_t n)
+post_done(struct lconn *c, int status, const char *body, size_t len)
 {
 	struct load *ld = c->ld;
-	char ts[40];
-	double t;
 
-	if (n < 2 || d[0] != 'B' || n - 1 >= sizeof(ts))
-		return;
-	memcpy(ts, d + 1, n - 1);
-	ts[n - 1] = '\0';
-	t = strtod(ts, NULL);
-	hist_add(&ld->lat, (uint64_t)((load_now(ld) - t) * 1e6));
-	ld->received++;
+	if (status != 200 || body == NULL ||
+	    strstr(body, "\"ok\":true") == NULL) {
+		if (ld->errors++ < 3)
+			fprintf(stderr, "parley-load: post: %d %.*s\n", status,
+			    (int)(len < 200 ? len : 200), body ? body : "");
+	}
+	load_publish(ld);
+	if (!ld->stopping)
+		post_send(c);
 }
 
-static void
-fan_close(struct lconn *c, const char *why)
-{
-	if (c == publisher)
-		publisher = NULL;
-	scen_closed(c, why);
-}
-
-static const struct lconn_ops fan_ops = {
-	.on_open = fan_open,
-	.on_ws = fan_ws,
-	.on_close = fan_close,
+static const struct lconn_ops post_ops = {
+	.on_open = post_open,
+	.on_http = post_done,
+	.on_close = scen_closed,
 };
 
 int
-scen_fanout(struct load *ld)
+scen_post(struct load *ld)
 {
-	double rate = ld->rate > 0 ? ld->rate : 100;
-
-	ld->ops = &fan_ops;
-	if (ld->duration <= 0)
-		ld->duration = 5;
-	ev_timer_init(&pub_timer, pub_tick, 1. / rate, 1. / rate);
-	pub_timer.data = ld;
-	ev_timer_start(ld->loop, &pub_timer);
+	ld->ops = &post_ops;
 	scen_run(ld);
-	printf("fanout: published=%llu expected=%llu\n",
-	    (unsigned long long)ld->sent,
-	    (unsigned long long)ld->sent * ld->open);
-	scen_report(ld, "fanout");
-	return scen_failed == 0 ? 0 : 1;
+	return 0;
 }

@@ -164,6 +164,89 @@ test_writev_partial(void **state)
 	close(sv[0]);
 }
 
+/*
+ * A broadcast takes its references at once (buf_ref_many) and each
+ * queue takes one over; one that is over its cap leaves the reference
+ * with the caller, and an empty buf's reference is dropped.
+ */
+static void
+test_push_take(void **state)
+{
+	struct buf_queue a, full;
+	struct buf *b = buf_from("hello", 5), *e = buf_new(0);
+
+	buf_queue_init(&a, 0);
+	buf_queue_init(&full, 4);
+	buf_ref_many(b, 2);
+	assert_int_equal(atomic_load(&b->refs), 3);
+	assert_int_equal(buf_queue_push_take(&a, b), 0);
+	assert_int_equal(buf_queue_push_take(&full, b), -1);
+	assert_int_equal(atomic_load(&b->refs), 3);
+	buf_unref(b); /* the reference full did not take */
+	assert_int_equal(a.bytes, 5);
+	assert_int_equal(full.bytes, 0);
+	buf_queue_clear(&a);
+	assert_int_equal(atomic_load(&b->refs), 1);
+	buf_unref(b);
+
+	buf_ref(e);
+	assert_int_equal(buf_queue_push_take(&a, e), 0);
+	assert_int_equal(atomic_load(&e->refs), 1);
+	assert_true(buf_queue_empty(&a));
+	buf_unref(e);
+}
+
+/*
+ * buf_queue_send(): thousands of small frames of several sizes, a few
+ * large buffers among them, and a socket that fills up: every byte
+ * arrives once and in order, whether gathered into the scratch buffer
+ * or written in place.
+ */
+static void
+test_send_gather(void **state)
+{
+	static char got[8 << 20], want[8 << 20];
+	static unsigned char scratch[4096];
+	struct buf_queue q;
+	struct buf *b;
+	size_t nwant = 0, have = 0, len, j;
+	int sv[2], i, rc;
+	ssize_t n;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	buf_queue_init(&q, 0);
+	for (i = 0; i < 20000; i++) {
+		len = i % 500 == 7 ? 70000 : (size_t)(1 + i % 300);
+		b = buf_new(len);
+		for (j = 0; j < len; j++)
+			b->data[j] = (unsigned char)(i * 7 + j);
+		memcpy(want + nwant, b->data, len);
+		nwant += len;
+		assert_int_equal(buf_queue_push(&q, b), 0);
+		buf_unref(b);
+	}
+	assert_true(nwant < sizeof(want));
+	for (i = 0; i < 1000000; i++) {
+		rc = buf_queue_send(&q, sv[0], scratch, sizeof(scratch), NULL);
+		assert_int_not_equal(rc, -1);
+		while ((n = read(sv[1], got + have, 7000)) > 0)
+			have += (size_t)n;
+		if (rc == 1)
+			break;
+	}
+	assert_int_equal(rc, 1);
+	while ((n = read(sv[1], got + have, sizeof(got) - have)) > 0)
+		have += (size_t)n;
+	assert_int_equal(have, nwant);
+	assert_memory_equal(got, want, nwant);
+	assert_null(q.ring);
+	assert_int_equal(q.bytes, 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -173,6 +256,8 @@ main(void)
 		cmocka_unit_test(test_iov_and_consume),
 		cmocka_unit_test(test_ring_wrap),
 		cmocka_unit_test(test_writev_partial),
+		cmocka_unit_test(test_send_gather),
+		cmocka_unit_test(test_push_take),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

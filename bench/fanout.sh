@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Fan-out: deliveries/s of 100-byte messages to 100, 1,000 and 10,000
+# subscribers, and delivery latency at a fixed rate, for Parley's
+# WebSocket path and the comparators, all started here on loopback and
+# measured by the same parley-load in the same run:
+#
+#   parley-wstest   common/ws broadcast (one shared frame, writev per
+#                   connection per loop pass); not durable
+#   parley-backend  RTM fan-out of messages posted through the Web API
+#                   (durable: acknowledged after the commit), when built
+#   redis           Redis pub/sub, Debian's redis-server; not durable
+#   ws              bench/ws-broadcast.mjs on the npm `ws` package,
+#                   frame serialised once, compression off; not durable
+#
+# Flat out: the publisher keeps at most WINDOW deliveries outstanding;
+# the median of REPEAT runs is reported.  Fixed rate: 100,000
+# deliveries/s in all (1,000 messages/s to 100 subscribers, 100/s to
+# 1,000, 10/s to 10,000), latency p50/p99 printed.
+#
+#   bench/fanout.sh            (QUICK=1: 100 and 1,000, one run each)
+#
+# Writes bench/results/fanout.json and bench/results/fanout.png.
+set -u
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+ulimit -n 65536 2>/dev/null || ulimit -n 20000 2>/dev/null || true
+
+if [ -n "${QUICK:-}" ]; then
+	sizes=${FANOUT_SIZES:-"100 1000"} repeat=${FANOUT_REPEAT:-1} secs=2
+else
+	sizes=${FANOUT_SIZES:-"100 1000 10000"} repeat=${FANOUT_REPEAT:-3}
+	secs=3
+fi
+targets=${FANOUT_TARGETS:-"parley-wstest redis ws"}
+load=build/bin/parley-load
+src=127.0.0.1-127.0.0.16
+runs="$bench_tmp/runs.jsonl"
+: >"$runs"
+
+bench_wait_quiet 3 "${QUICK:+5}"
+machine=$(bench_machine)
+
+# Start every comparator once; each serves every size.
+declare -A url pid
+for t in $targets; do
+	case "$t" in
+	parley-wstest)
+		bench_start wstest build/bin/parley-wstest -p 0 || exit 1
+		url[$t]="ws://127.0.0.1:$bench_port/"
+		;;
+	redis)
+		command -v redis-server >/dev/null || {
+			echo "fanout: redis-server missing"; exit 1; }
+		rp=$(bench_free_port)
+		BENCH_PORT=$rp bench_start redis redis-server --port "$rp" \
+		    --bind 127.0.0.1 --protected-mode no --save '' \
+		    --appendonly no --maxclients 20000 --loglevel warning \
+		    || exit 1
+		url[$t]="redis://127.0.0.1:$rp/"
+		;;
+	ws)
+		bench_start ws node bench/ws-broadcast.mjs 0 || exit 1
+		url[$t]="ws://127.0.0.1:$bench_port/"
+		;;
+	*)
+		echo "fanout: unknown target $t"; exit 1
+		;;
+	esac
+	pid[$t]=$bench_pid
+done
+
+# CPU seconds (user + system) a process has used so far.
+cpu_secs() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' \
+	    "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# run TARGET N KIND ARGS...: one parley-load run, its json line kept.
+run() {
+	local t=$1 n=$2 kind=$3 out c0 c1
+	shift 3
+	c0=$(cpu_secs "${pid[$t]}")
+	out=$(timeout 120 "$load" fanout -u "${url[$t]}" -c "$n" -w 2 \
+	    -S "$src" "$@" 2>"$bench_tmp/load.err")
+	c1=$(cpu_secs "${pid[$t]}")
+	j=$(echo "$out" | sed -n 's/^json: //p')
+	if [ -z "$j" ]; then
+		echo "fanout: $t n=$n $kind: no result" >&2
+		tail -3 "$bench_tmp/load.err" >&2
+		return
+	fi
+	printf '{"target":"%s","subscribers":%s,"kind":"%s",' "$t" "$n" \
+	    "$kind" >>"$runs"
+	printf '"server_cpu_s":%s,"result":%s}\n' "$(awk -v a="$c1" \
+	    -v b="$c0" 'BEGIN { printf "%.2f", a - b }')" "$j" >>"$runs"
+	echo "$t n=$n $kind: $(echo "$out" | grep '^fanout: conns' |
+	    sed 's/^fanout: //')" >&2
+	sleep 0.5
+}
+
+for n in $sizes; do
+	rate=$((100000 / n))
+	for r in $(seq "$repeat"); do
+		for t in $targets; do
+			run "$t" "$n" flat -r 0 -d "$secs"
+		done
+	done
+	for t in $targets; do
+		run "$t" "$n" fixed -r "$rate" -d "$secs"
+	done
+done
+
+node bench/report.mjs fanout "$runs" "$machine"

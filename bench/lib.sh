@@ -1,0 +1,99 @@
+# Helpers the benchmark scripts source: free ports, servers started and
+# stopped by their process ids, medians, the machine's description.
+
+bench_tmp=$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")
+bench_pids=()
+
+bench_cleanup() {
+	local p
+	for p in "${bench_pids[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${bench_pids[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$bench_tmp"
+}
+trap bench_cleanup EXIT
+
+# A TCP port on 127.0.0.1 that the kernel says is free now.
+bench_free_port() {
+	node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',
+	    ()=>{console.log(s.address().port);s.close()})"
+}
+
+# bench_start NAME CMD...: starts CMD in the background with its output
+# in $bench_tmp/NAME.out, waits for "listening on HOST:PORT" (or for
+# $BENCH_PORT to accept when the server prints nothing), and sets
+# bench_port and bench_pid.
+bench_start() {
+	local name=$1 i
+	shift
+	"$@" >"$bench_tmp/$name.out" 2>"$bench_tmp/$name.err" &
+	bench_pid=$!
+	bench_pids+=("$bench_pid")
+	bench_port=
+	for i in $(seq 100); do
+		if [ -n "${BENCH_PORT:-}" ]; then
+			if (exec 3<>"/dev/tcp/127.0.0.1/$BENCH_PORT") \
+			    2>/dev/null; then
+				bench_port=$BENCH_PORT
+				break
+			fi
+		else
+			bench_port=$(sed -n \
+			    's/^listening on .*:\([0-9]*\)$/\1/p' \
+			    "$bench_tmp/$name.out")
+			[ -n "$bench_port" ] && break
+		fi
+		kill -0 "$bench_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$bench_port" ]; then
+		echo "bench: $name did not start" >&2
+		cat "$bench_tmp/$name.err" >&2
+		return 1
+	fi
+}
+
+# bench_stop PID: stops one server this script started.
+bench_stop() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# Median of the numbers on stdin.
+bench_median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print 0; exit }
+		if (NR % 2) print v[(NR + 1) / 2];
+		else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# One JSON string describing the machine and the load it had.
+bench_machine() {
+	local cpu cores mem kernel load
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+	cores=$(nproc)
+	mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' \
+	    /proc/meminfo)
+	kernel=$(uname -r)
+	load=$(cut -d' ' -f1-3 /proc/loadavg)
+	printf '{"cpu":"%s","cores":%s,"memory":"%s","kernel":"%s",' \
+	    "$cpu" "$cores" "$mem" "$kernel"
+	printf '"loadavg_at_start":"%s","date":"%s"}' "$load" \
+	    "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+}
+
+# Waits (up to $2 seconds, 60 by default) until the 1-minute load
+# average is under $1, so a big run does not start while the machine is
+# busy; goes on regardless after that, saying so.
+bench_wait_quiet() {
+	local i
+	for i in $(seq $(( ${2:-60} / 2 ))); do
+		awk -v lim="$1" '{ exit !($1 < lim) }' /proc/loadavg && return
+		sleep 2
+	done
+	echo "bench: load average still $(cut -d' ' -f1 /proc/loadavg)," \
+	    "measuring anyway" >&2
+}

@@ -1,0 +1,148 @@
+// Turns the runs a benchmark script collected (one JSON object a line)
+// into its tables on stdout, bench/results/<name>.json and a PNG chart
+// drawn with gnuplot.
+//
+//   node bench/report.mjs fanout RUNS.jsonl MACHINE_JSON
+import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const [name, runsFile, machineJson] = process.argv.slice(2);
+const results = new URL('./results/', import.meta.url).pathname;
+mkdirSync(results, { recursive: true });
+
+const runs = readFileSync(runsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const machine = JSON.parse(machineJson || '{}');
+
+const durable = { 'parley-backend': 'yes', 'parley-edge': 'yes' };
+const parleyTargets = ['parley-backend', 'parley-edge', 'parley-wstest'];
+
+function median(xs) {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function fmtRate(x) {
+  return Math.round(x).toLocaleString('en-US');
+}
+
+function fmtUs(us) {
+  if (us === undefined) return '-';
+  return us < 1000 ? `${us} us` : `${(us / 1000).toFixed(1)} ms`;
+}
+
+function pad(s, n, right = false) {
+  s = String(s);
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+function fanout() {
+  const sizes = [...new Set(runs.map((r) => r.subscribers))].sort((a, b) => a - b);
+  const targets = [...new Set(runs.map((r) => r.target))];
+  const table = [];
+  const goals = [];
+  for (const n of sizes) {
+    const rows = [];
+    for (const t of targets) {
+      const flat = runs.filter((r) => r.target === t && r.subscribers === n && r.kind === 'flat');
+      const fixed = runs.find((r) => r.target === t && r.subscribers === n && r.kind === 'fixed');
+      if (flat.length === 0 && !fixed) continue;
+      const ok = flat.filter((r) => r.result.failed === 0 && r.result.closed === 0);
+      rows.push({
+        target: t,
+        durable: durable[t] || 'no',
+        subscribers: n,
+        runs: flat.map((r) => Math.round(r.result.rate)),
+        failed_runs: flat.length - ok.length,
+        deliveries_per_s: Math.round(median(ok.map((r) => r.result.rate))),
+        // CPU time of the server process per delivery, from /proc: what
+        // a delivery costs the server whatever else ran on the machine.
+        server_ns_per_delivery: ok.length ? Math.round(median(ok.map((r) => (r.server_cpu_s * 1e9) / Math.max(1, r.result.count)))) : undefined,
+        flat_p99_us: ok.length ? median(ok.map((r) => r.result.latency_us.p99)) : undefined,
+        fixed_rate_msgs: fixed ? fixed.result.msg_rate : undefined,
+        fixed_deliveries_per_s: fixed ? Math.round(fixed.result.rate) : undefined,
+        fixed_p50_us: fixed ? fixed.result.latency_us.p50 : undefined,
+        fixed_p99_us: fixed ? fixed.result.latency_us.p99 : undefined,
+        fixed_p999_us: fixed ? fixed.result.latency_us.p999 : undefined,
+        fixed_lost: fixed ? fixed.result.published * n - fixed.result.count : undefined,
+      });
+    }
+    const redis = rows.find((r) => r.target === 'redis');
+    const ws = rows.find((r) => r.target === 'ws');
+    for (const r of rows) {
+      r.vs_redis = redis && redis.deliveries_per_s ? r.deliveries_per_s / redis.deliveries_per_s : undefined;
+      r.vs_ws = ws && ws.deliveries_per_s ? r.deliveries_per_s / ws.deliveries_per_s : undefined;
+    }
+    console.log(`\nFan-out to ${n.toLocaleString('en-US')} subscribers, ${runs[0].result.size}-byte messages, one run of every target`);
+    console.log(`${pad('target', 16)}${pad('durable', 9)}${pad('deliveries/s', 14, true)}${pad('vs redis', 10, true)}${pad('vs ws', 9, true)}${pad('server ns/dlv', 15, true)}   fixed rate        p50        p99      p99.9`);
+    for (const r of rows) {
+      console.log(`${pad(r.target, 16)}${pad(r.durable, 9)}${pad(fmtRate(r.deliveries_per_s), 14, true)}` +
+        `${pad(r.vs_redis ? r.vs_redis.toFixed(2) + 'x' : '-', 10, true)}${pad(r.vs_ws ? r.vs_ws.toFixed(1) + 'x' : '-', 9, true)}` +
+        `${pad(r.server_ns_per_delivery ?? '-', 15, true)}` +
+        `   ${pad(r.fixed_rate_msgs ? `${r.fixed_rate_msgs} msg/s` : '-', 12)}${pad(fmtUs(r.fixed_p50_us), 10, true)}` +
+        `${pad(fmtUs(r.fixed_p99_us), 11, true)}${pad(fmtUs(r.fixed_p999_us), 11, true)}` +
+        (r.failed_runs ? `   (${r.failed_runs} run(s) lost connections)` : ''));
+    }
+    if (n <= 1000) {
+      for (const r of rows.filter((x) => parleyTargets.includes(x.target))) {
+        if (r.vs_redis !== undefined) goals.push({ subscribers: n, target: r.target, goal: 'at least Redis pub/sub', ratio: r.vs_redis, met: r.vs_redis >= 1 });
+        if (r.vs_ws !== undefined) goals.push({ subscribers: n, target: r.target, goal: 'at least 10x the ws server', ratio: r.vs_ws, met: r.vs_ws >= 10 });
+      }
+    }
+    table.push(...rows);
+  }
+  if (goals.length) {
+    console.log('\nGoals (ratios from this run):');
+    for (const g of goals) {
+      console.log(`  ${g.target} at ${g.subscribers}: ${g.goal}: ${g.ratio.toFixed(2)}x, ${g.met ? 'met' : 'NOT met'}`);
+    }
+  }
+  const out = { scenario: 'fanout', machine, message_bytes: runs[0].result.size, rows: table, goals };
+  writeFileSync(path.join(results, 'fanout.json'), JSON.stringify(out, null, 1) + '\n');
+  chartFanout(sizes, targets, table);
+}
+
+// A bar chart of deliveries/s per target, grouped by subscriber count.
+function chartFanout(sizes, targets, rows) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'parley-chart-'));
+  const dat = path.join(dir, 'fanout.dat');
+  const lines = ['size ' + targets.join(' ')];
+  for (const n of sizes) {
+    lines.push([n, ...targets.map((t) => {
+      const r = rows.find((x) => x.target === t && x.subscribers === n);
+      return r ? (r.deliveries_per_s / 1e6).toFixed(3) : 0;
+    })].join(' '));
+  }
+  writeFileSync(dat, lines.join('\n') + '\n');
+  const png = path.join(results, 'fanout.png');
+  const script = [
+    'set terminal pngcairo size 900,500 noenhanced',
+    `set output '${png}'`,
+    "set title 'Fan-out of 100-byte messages, one run on loopback (higher is better)'",
+    "set ylabel 'million deliveries/s'",
+    "set xlabel 'subscribers'",
+    'set style data histograms',
+    'set style histogram clustered gap 1',
+    'set style fill solid 0.8 border -1',
+    'set key top right',
+    'set grid ytics',
+    'set yrange [0:*]',
+    `plot ${targets.map((t, i) => `'${dat}' using ${i + 2}:xtic(1) title '${t}'`).join(', ')}`,
+  ].join('\n');
+  const r = spawnSync('gnuplot', [], { input: script, encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.log(`chart: gnuplot failed: ${r.stderr || r.error}`);
+  } else {
+    console.log(`\nchart: ${path.relative(process.cwd(), png)}; figures: ${path.relative(process.cwd(), path.join(results, 'fanout.json'))}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+if (name === 'fanout') fanout();
+else {
+  console.error(`report: unknown scenario ${name}`);
+  process.exit(2);
+}
