@@ -209,6 +209,7 @@ int pub_run(struct load *ld);
 int redis_recv(struct load *ld);
 struct rconn;
 struct rconn *redis_pub_open(struct load *ld);
+void redis_pub_close(struct rconn *r);
 /* Queues a PUBLISH of len bytes to channel ch; writes at flush. */
 void redis_publish(struct rconn *r, unsigned ch, const void *p, size_t len);
 void redis_flush(struct rconn *r);

@@ -202,14 +202,20 @@ pub_run(struct load *ld)
 	ld->ops = &pub_ws_ops;
 	if (ld->redis) {
 		p.rc = redis_pub_open(ld);
-		if (p.rc == NULL)
+		if (p.rc == NULL) {
+			free(p.members);
 			return -1;
+		}
 	} else {
 		p.ws = xcalloc(ld->channels, sizeof(*p.ws));
 		for (k = 0; k < ld->channels; k++) {
 			p.ws[k] = lconn_open(ld, k);
-			if (p.ws[k] == NULL)
-				return -1;
+			if (p.ws[k] == NULL) {
+				fprintf(stderr, "parley-load: publisher %u: "
+				    "cannot connect\n", k);
+				p.failed = 1;
+				break;
+			}
 		}
 	}
 	ev_timer_init(&p.tick, pub_tick, PUB_TICK, PUB_TICK);
@@ -218,6 +224,13 @@ pub_run(struct load *ld)
 	ev_run(ld->loop, 0);
 	ev_timer_stop(ld->loop, &p.tick);
 	ld->stopping = 1;
+	if (p.rc != NULL)
+		redis_pub_close(p.rc);
+	for (k = 0; p.ws != NULL && k < ld->channels; k++)
+		if (p.ws[k] != NULL)
+			lconn_close(p.ws[k], "done");
+	free(p.ws);
+	free(p.members);
 	printf("fanout: channels=%u rate=%s\n", ld->channels,
 	    ld->rate > 0 ? "fixed" : "flat-out");
 	return p.phase == PUB_WAIT || p.failed ? -1 : 0;

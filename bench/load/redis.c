@@ -242,6 +242,14 @@ rc_close(struct rconn *r, const char *why)
 	free(r);
 }
 
+void
+redis_pub_close(struct rconn *r)
+{
+	if (r->state != RC_DEAD)
+		rc_close(r, "done");
+	free(r);
+}
+
 static void
 rc_connected(struct rconn *r)
 {
