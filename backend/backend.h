@@ -23,10 +23,11 @@
  * store_rd_end()) on any thread.  Writes run on the store's writer
  * thread: a caller submits a write (an apply function and a done
  * function); the writer runs many submitted applies in one LMDB commit,
- * each in its own nested transaction so that one failing write rolls
- * back alone, then commits durably, then runs each done function on the
- * loop thread given to store_writer_start() (or on the writer thread
- * when that loop is NULL).  Nobody is told "ok" before that commit.
+ * a failing write rolled back alone (store_write.c: a write that fails
+ * after changing something has the batch run again with a nested
+ * transaction per write), then commits durably, then runs each done
+ * function on the loop thread given to store_writer_start() (or on the
+ * writer thread when that loop is NULL).  Nobody is told "ok" before that commit.
  *
  * Identifiers are Slack-shaped strings of STORE_ID_LEN characters: a
  * kind letter (T team, U user, C public channel, G private channel or
@@ -155,6 +156,7 @@ struct store_stats {
 	uint64_t map_used;       /* bytes of the map in use */
 	uint64_t reopens;        /* environment reopened after MDB_PANIC */
 	uint64_t stale_readers;  /* reader slots of dead processes cleared */
+	uint64_t nested_runs;    /* batches run again with nested txns */
 };
 void store_get_stats(struct store *st, struct store_stats *out);
 
@@ -364,6 +366,27 @@ int store_op_channel_join(struct store_txn *txn, const char *channel,
  */
 int store_op_message_post(struct store_txn *txn, const char *channel,
     json_t *msg, uint64_t *ts_out);
+/*
+ * The same in two steps, so that the message's JSON is made off the
+ * writer thread: store_post_prepare() (any thread, before submit)
+ * checks msg (no "ts", "channel" or "event_ts"; "type" defaults to
+ * "message") and keeps its text; store_op_post() (in the apply; may run
+ * more than once) gives it a ts and writes message, indexes and event;
+ * store_post_free() after the done function.  msg is not kept.
+ */
+struct store_post {
+	char channel[STORE_ID_SIZE];
+	char user[STORE_ID_SIZE];      /* the author, "" if none */
+	char cmid[STORE_CMID_MAX + 1]; /* client_msg_id, "" if none */
+	uint64_t thread_ts;            /* 0: not a reply */
+	char *head;                    /* the text without its last '}' */
+	size_t headlen;
+};
+int store_post_prepare(struct store_post *p, const char *channel,
+    json_t *msg);
+int store_op_post(struct store_txn *txn, const struct store_post *p,
+    uint64_t *ts_out);
+void store_post_free(struct store_post *p);
 /*
  * Deletes a message, scrubs it, appends message_deleted; the parent of a
  * deleted reply gets its reply_count, reply_users and latest_reply

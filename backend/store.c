@@ -185,6 +185,7 @@ store_db_put(struct store_txn *txn, enum store_db db, const void *key,
 
 	if (txn->rdonly)
 		return STORE_ERR_INVALID;
+	txn->wrote = 1;
 	return store_db_err(txn,
 	    mdb_put(txn->txn, txn->st->dbi[db], &k, &v, flags));
 }
@@ -197,6 +198,7 @@ store_db_del(struct store_txn *txn, enum store_db db, const void *key,
 
 	if (txn->rdonly)
 		return STORE_ERR_INVALID;
+	txn->wrote = 1;
 	return store_db_err(txn,
 	    mdb_del(txn->txn, txn->st->dbi[db], &k, NULL));
 }
@@ -268,6 +270,93 @@ store_db_get_json(struct store_txn *txn, enum store_db db, const void *key,
 	if (store_db_get(txn, db, key, klen, &v) != STORE_OK)
 		return NULL;
 	return json_loadb(v.mv_data, v.mv_size, 0, NULL);
+}
+
+/* Skips one JSON string at p (its opening quote); the byte after it. */
+static const char *
+json_skip_str(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/*
+ * Skips one JSON value at p: a string, or anything up to the comma or
+ * brace that ends it at this depth.  Returns the byte after it.
+ */
+static const char *
+json_skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+
+	while (p != NULL && p < end) {
+		switch (*p) {
+		case '"':
+			p = json_skip_str(p, end);
+			if (depth == 0)
+				return p;
+			continue;
+		case '{':
+		case '[':
+			depth++;
+			break;
+		case '}':
+		case ']':
+			if (depth == 0)
+				return p;
+			if (--depth == 0)
+				return p + 1;
+			break;
+		case ',':
+			if (depth == 0)
+				return p;
+			break;
+		}
+		p++;
+	}
+	return NULL;
+}
+
+int
+store_json_top_str(const char *json, size_t len, const char *key,
+    char *out, size_t outlen)
+{
+	const char *p = json, *end = json + len, *k, *v;
+	size_t klen = strlen(key);
+
+	while (p < end && *p != '{')
+		p++;
+	for (p++; p != NULL && p < end;) {
+		if (*p != '"') {
+			p++; /* blanks and commas between members */
+			continue;
+		}
+		k = p + 1;
+		p = json_skip_str(p, end);
+		if (p == NULL)
+			return -1;
+		while (p < end && (*p == ':' || *p == ' '))
+			p++;
+		if ((size_t)(p - k) >= klen + 1 && k[klen] == '"' &&
+		    memcmp(k, key, klen) == 0 && p < end && *p == '"') {
+			v = p + 1;
+			p = json_skip_str(p, end);
+			if (p == NULL || memchr(v, '\\', (size_t)(p - 1 - v)))
+				return -1;
+			if ((size_t)(p - 1 - v) >= outlen)
+				return -1;
+			memcpy(out, v, (size_t)(p - 1 - v));
+			out[p - 1 - v] = '\0';
+			return 0;
+		}
+		p = json_skip_value(p, end);
+	}
+	return -1;
 }
 
 int

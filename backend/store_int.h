@@ -117,6 +117,7 @@ struct store_txn {
 	MDB_txn *txn;
 	int rdonly;
 	int lmdb_err;          /* first LMDB failure other than absence */
+	int wrote;             /* a put or del was tried */
 	struct store_req *req; /* write: where appended events go */
 	/* A new epoch written here; current once the commit succeeds. */
 	char epoch[STORE_EPOCH_SIZE];
@@ -158,6 +159,15 @@ int store_db_put_json(struct store_txn *txn, enum store_db db,
 json_t *store_db_get_json(struct store_txn *txn, enum store_db db,
     const void *key, size_t klen);
 
+/*
+ * The string value of key among the top-level members of the JSON
+ * object text json (as the store writes it), without building the
+ * object: 0 with it in out, or -1 when absent, not a plain string (no
+ * escapes), longer than outlen - 1, or the text is not an object.
+ */
+int store_json_top_str(const char *json, size_t len, const char *key,
+    char *out, size_t outlen);
+
 /* A write transaction outside the writer (tools, migration, tests). */
 int store_wtxn_begin(struct store *st, struct store_txn *txn);
 int store_wtxn_commit(struct store_txn *txn);
@@ -195,6 +205,32 @@ int store_map_grow(struct store *st, size_t need);
 int store_env_reload(struct store *st, char *err, size_t errlen);
 /* Same after MDB_PANIC, logged and counted. */
 int store_env_reopen(struct store *st);
+
+/*
+ * store_txn_event_append() with the event already as compact JSON text
+ * (len bytes, an object), for writers that made it without jansson.
+ */
+int store_event_append_text(struct store_txn *txn, const char *team,
+    const char *json, size_t len, const char *ref, uint64_t *seq_out);
+/*
+ * store_txn_message_put() that also hands back the stored text (a
+ * malloc'd string the caller frees) in *text_out.
+ */
+int store_message_put_text(struct store_txn *txn, const char *channel,
+    json_t *msg, uint64_t *ts_out, char **text_out);
+
+/*
+ * A message's indexes (client_msg_id, thread entry, the channel's last
+ * ts) and its stored text (len bytes) under (channel, ts); cmid may be
+ * NULL and thread_ts 0.  A client_msg_id held by another ts is
+ * STORE_ERR_EXISTS with that ts in *ts_out.
+ */
+int store_message_put_raw(struct store_txn *txn, const char *channel,
+    uint64_t ts, const char *cmid, uint64_t thread_ts, const char *text,
+    size_t len, uint64_t *ts_out);
+/* The channel's next ts: now, or one past its last if the clock fell. */
+int store_message_next_ts(struct store_txn *txn, const char *channel,
+    uint64_t *ts);
 
 /* The event log internals, shared with migration and import. */
 int store_event_put(struct store_txn *txn, const char *team, uint64_t seq,

@@ -105,16 +105,32 @@ int
 store_txn_event_append(struct store_txn *t, const char *team, json_t *event,
     const char *ref, uint64_t *seq_out)
 {
-	uint8_t refb[STORE_MSGREF_LEN], val[8];
-	struct store_evrec *e;
-	uint64_t seq, now = store_now_us();
-	size_t reflen, len;
-	MDB_val v;
 	char *s;
 	int rc;
 
-	if (!store_id_valid(team, 'T') || !json_is_object(event) ||
-	    store_ref_parse(ref, refb, &reflen) == -1)
+	if (!json_is_object(event))
+		return STORE_ERR_INVALID;
+	s = json_dumps(event, JSON_COMPACT);
+	if (s == NULL)
+		return STORE_ERR_INVALID;
+	rc = store_event_append_text(t, team, s, strlen(s), ref, seq_out);
+	free(s);
+	return rc;
+}
+
+int
+store_event_append_text(struct store_txn *t, const char *team,
+    const char *s, size_t len, const char *ref, uint64_t *seq_out)
+{
+	uint8_t refb[STORE_MSGREF_LEN], val[8];
+	struct store_evrec *e;
+	uint64_t seq, now = store_now_us();
+	size_t reflen;
+	MDB_val v;
+	int rc;
+
+	if (!store_id_valid(team, 'T') || store_ref_parse(ref, refb,
+	    &reflen) == -1)
 		return STORE_ERR_INVALID;
 	if (store_db_get(t, DB_TEAMS, team, STORE_ID_LEN, &v) != STORE_OK)
 		return STORE_ERR_NOTFOUND;
@@ -126,10 +142,6 @@ store_txn_event_append(struct store_txn *t, const char *team, json_t *event,
 	rc = store_db_put(t, DB_TEAMSEQ, team, STORE_ID_LEN, val, 8, 0);
 	if (rc != STORE_OK)
 		return rc;
-	s = json_dumps(event, JSON_COMPACT);
-	if (s == NULL)
-		return STORE_ERR_INVALID;
-	len = strlen(s);
 	rc = store_event_put(t, team, seq, now, refb, reflen, s, len);
 	if (rc == STORE_OK && t->req != NULL) {
 		e = xmalloc(sizeof(*e) + len + 1);
@@ -137,14 +149,14 @@ store_txn_event_append(struct store_txn *t, const char *team, json_t *event,
 		memcpy(e->team, team, STORE_ID_SIZE);
 		e->seq = seq;
 		e->len = len;
-		memcpy(e->json, s, len + 1);
+		memcpy(e->json, s, len);
+		e->json[len] = '\0';
 		if (t->req->ev_tail != NULL)
 			t->req->ev_tail->next = e;
 		else
 			t->req->ev_head = e;
 		t->req->ev_tail = e;
 	}
-	free(s);
 	if (rc == STORE_OK && seq_out != NULL)
 		*seq_out = seq;
 	return rc;

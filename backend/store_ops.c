@@ -259,47 +259,149 @@ thread_replied_event(struct store_txn *t, const char *team,
 }
 
 int
-store_op_message_post(struct store_txn *t, const char *channel, json_t *msg,
+store_post_prepare(struct store_post *p, const char *channel, json_t *msg)
+{
+	const char *tts = jstr(msg, "thread_ts"), *cmid, *user;
+	char *text;
+	size_t len;
+
+	memset(p, 0, sizeof(*p));
+	if (!json_is_object(msg) || !store_id_valid(channel, 0) ||
+	    json_object_get(msg, "ts") != NULL ||
+	    json_object_get(msg, "channel") != NULL ||
+	    json_object_get(msg, "event_ts") != NULL)
+		return STORE_ERR_INVALID;
+	if (tts != NULL && store_ts_parse(tts, &p->thread_ts) == -1)
+		return STORE_ERR_INVALID;
+	cmid = jstr(msg, "client_msg_id");
+	if (cmid != NULL && (*cmid == '\0' || strlen(cmid) > STORE_CMID_MAX))
+		return STORE_ERR_INVALID;
+	user = jstr(msg, "user");
+	if (user != NULL && strlen(user) < sizeof(p->user))
+		memcpy(p->user, user, strlen(user) + 1);
+	if (cmid != NULL)
+		memcpy(p->cmid, cmid, strlen(cmid) + 1);
+	memcpy(p->channel, channel, STORE_ID_SIZE);
+	if (json_object_get(msg, "type") == NULL)
+		json_object_set_new(msg, "type", json_string("message"));
+	text = json_dumps(msg, JSON_COMPACT);
+	if (text == NULL)
+		return STORE_ERR_INVALID;
+	len = strlen(text);
+	if (len < 2 || text[len - 1] != '}') {
+		free(text);
+		return STORE_ERR_INVALID;
+	}
+	p->head = text;
+	p->headlen = len - 1;
+	return STORE_OK;
+}
+
+void
+store_post_free(struct store_post *p)
+{
+	free(p->head);
+	p->head = NULL;
+}
+
+/* head, then the members in tail, then '}': a new string in *out. */
+static size_t
+post_text(const struct store_post *p, const char *tail, size_t tlen,
+    char **out)
+{
+	int comma = p->headlen > 1;
+	char *s = xmalloc(p->headlen + (size_t)comma + tlen + 2);
+
+	memcpy(s, p->head, p->headlen);
+	if (comma)
+		s[p->headlen] = ',';
+	memcpy(s + p->headlen + (size_t)comma, tail, tlen);
+	s[p->headlen + (size_t)comma + tlen] = '}';
+	s[p->headlen + (size_t)comma + tlen + 1] = '\0';
+	*out = s;
+	return p->headlen + (size_t)comma + tlen + 1;
+}
+
+int
+store_op_post(struct store_txn *t, const struct store_post *p,
     uint64_t *ts_out)
 {
-	char team[STORE_ID_SIZE], tsbuf[STORE_TS_SIZE], ref[48];
-	const char *user = jstr(msg, "user"), *tts = jstr(msg, "thread_ts");
-	uint64_t ts, thread_ts = 0;
-	json_t *ev;
-	int rc;
+	char team[STORE_ID_SIZE], tsbuf[STORE_TS_SIZE], tail[96], ref[48];
+	uint8_t key[STORE_MSGREF_LEN];
+	char *text;
+	uint64_t ts;
+	MDB_val v;
+	size_t len;
+	int rc, n;
 
-	if (!json_is_object(msg) || jstr(msg, "ts") != NULL)
+	if (p->head == NULL)
 		return STORE_ERR_INVALID;
-	rc = store_txn_channel_team(t, channel, team);
+	rc = store_txn_channel_team(t, p->channel, team);
 	if (rc != STORE_OK)
 		return rc;
-	if (tts != NULL && store_ts_parse(tts, &thread_ts) == -1)
-		return STORE_ERR_INVALID;
-	if (tts != NULL) {
-		json_t *p = store_txn_message_get(t, channel, thread_ts);
-		if (p == NULL)
-			return STORE_ERR_NOTFOUND;
-		json_decref(p);
-	}
-	rc = store_txn_message_put(t, channel, msg, &ts);
-	if (ts_out != NULL)
-		*ts_out = ts;
-	if (rc != STORE_OK)
-		return rc;
-	store_ts_format(ts, tsbuf);
-	if (tts != NULL && user != NULL) {
-		rc = thread_parent_update(t, channel, thread_ts, user, tsbuf);
+	if (p->thread_ts != 0) {
+		memcpy(key, p->channel, STORE_ID_LEN);
+		store_be64_put(key + STORE_ID_LEN, p->thread_ts);
+		rc = store_db_get(t, DB_MESSAGES, key, sizeof(key), &v);
 		if (rc != STORE_OK)
 			return rc;
 	}
-	ev = json_deep_copy(msg);
-	json_object_set_new(ev, "channel", json_string(channel));
-	json_object_set_new(ev, "event_ts", json_string(tsbuf));
-	snprintf(ref, sizeof(ref), "%s/%s", channel, tsbuf);
-	rc = store_txn_event_append(t, team, ev, ref, NULL);
-	json_decref(ev);
-	if (rc == STORE_OK && tts != NULL && user != NULL)
-		rc = thread_replied_event(t, team, channel, thread_ts, tsbuf);
+	rc = store_message_next_ts(t, p->channel, &ts);
+	if (rc != STORE_OK)
+		return rc;
+	store_ts_format(ts, tsbuf);
+
+	/* The message: the prepared members and its ts. */
+	n = snprintf(tail, sizeof(tail), "\"ts\":\"%s\"", tsbuf);
+	len = post_text(p, tail, (size_t)n, &text);
+	rc = store_message_put_raw(t, p->channel, ts,
+	    p->cmid[0] ? p->cmid : NULL, p->thread_ts, text, len, ts_out);
+	free(text);
+	if (rc != STORE_OK)
+		return rc;
+	if (ts_out != NULL)
+		*ts_out = ts;
+	if (p->thread_ts != 0 && p->thread_ts != ts && p->user[0] != '\0') {
+		rc = thread_parent_update(t, p->channel, p->thread_ts, p->user,
+		    tsbuf);
+		if (rc != STORE_OK)
+			return rc;
+	}
+
+	/* Its event: the message with its channel and event_ts. */
+	n = snprintf(tail, sizeof(tail),
+	    "\"ts\":\"%s\",\"channel\":\"%s\",\"event_ts\":\"%s\"", tsbuf,
+	    p->channel, tsbuf);
+	len = post_text(p, tail, (size_t)n, &text);
+	snprintf(ref, sizeof(ref), "%s/%s", p->channel, tsbuf);
+	rc = store_event_append_text(t, team, text, len, ref, NULL);
+	free(text);
+	if (rc == STORE_OK && p->thread_ts != 0 && p->user[0] != '\0')
+		rc = thread_replied_event(t, team, p->channel, p->thread_ts,
+		    tsbuf);
+	return rc;
+}
+
+int
+store_op_message_post(struct store_txn *t, const char *channel, json_t *msg,
+    uint64_t *ts_out)
+{
+	struct store_post p;
+	char tsbuf[STORE_TS_SIZE];
+	uint64_t ts = 0;
+	int rc;
+
+	rc = store_post_prepare(&p, channel, msg);
+	if (rc != STORE_OK)
+		return rc;
+	rc = store_op_post(t, &p, &ts);
+	store_post_free(&p);
+	if (ts_out != NULL)
+		*ts_out = ts;
+	if (rc == STORE_OK) {
+		store_ts_format(ts, tsbuf);
+		json_object_set_new(msg, "ts", json_string(tsbuf));
+	}
 	return rc;
 }
 

@@ -296,20 +296,28 @@ store_txn_channel_by_name(struct store_txn *t, const char *team,
 	return lookup(t, DB_CHANNAMES, team, name, id_out);
 }
 
+/*
+ * The hot path of every message post: the team is read from the
+ * record's text, without parsing the whole channel.
+ */
 int
 store_txn_channel_team(struct store_txn *t, const char *channel,
     char team_out[STORE_ID_SIZE])
 {
-	json_t *ch = store_txn_channel_get(t, channel);
-	const char *team = jstr(ch, "context_team_id");
-	int rc = STORE_ERR_NOTFOUND;
+	char team[STORE_ID_SIZE + 1];
+	MDB_val v;
+	int rc;
 
-	if (team != NULL && store_id_valid(team, 'T')) {
-		memcpy(team_out, team, STORE_ID_SIZE);
-		rc = STORE_OK;
-	}
-	json_decref(ch);
-	return rc;
+	if (!store_id_valid(channel, 0))
+		return STORE_ERR_NOTFOUND;
+	rc = store_db_get(t, DB_CHANNELS, channel, STORE_ID_LEN, &v);
+	if (rc != STORE_OK)
+		return rc;
+	if (store_json_top_str(v.mv_data, v.mv_size, "context_team_id", team,
+	    sizeof(team)) == -1 || !store_id_valid(team, 'T'))
+		return STORE_ERR_NOTFOUND;
+	memcpy(team_out, team, STORE_ID_SIZE);
+	return STORE_OK;
 }
 
 static size_t
@@ -481,8 +489,8 @@ store_txn_is_member(struct store_txn *t, const char *channel,
 }
 
 /* The next ts of a channel: now, or past its last one. */
-static int
-message_next_ts(struct store_txn *t, const char *channel, uint64_t *ts)
+int
+store_message_next_ts(struct store_txn *t, const char *channel, uint64_t *ts)
 {
 	uint64_t now = store_now_us(), last = 0;
 	MDB_val v;
@@ -501,12 +509,16 @@ int
 store_txn_message_put(struct store_txn *t, const char *channel, json_t *msg,
     uint64_t *ts_out)
 {
-	uint8_t key[STORE_ID_LEN + 8 + 8], val[8];
-	char tsbuf[STORE_TS_SIZE];
+	return store_message_put_text(t, channel, msg, ts_out, NULL);
+}
+
+int
+store_message_put_text(struct store_txn *t, const char *channel,
+    json_t *msg, uint64_t *ts_out, char **text_out)
+{
+	char tsbuf[STORE_TS_SIZE], *text;
 	const char *cmid, *tts;
-	uint64_t ts, thread_ts, last = 0;
-	MDB_val v;
-	size_t n;
+	uint64_t ts, thread_ts = 0;
 	int rc;
 
 	if (!json_is_object(msg) || !store_id_valid(channel, 0))
@@ -517,7 +529,7 @@ store_txn_message_put(struct store_txn *t, const char *channel, json_t *msg,
 		if (store_ts_parse(jstr(msg, "ts"), &ts) == -1)
 			return STORE_ERR_INVALID;
 	} else {
-		rc = message_next_ts(t, channel, &ts);
+		rc = store_message_next_ts(t, channel, &ts);
 		if (rc != STORE_OK)
 			return rc;
 		store_ts_format(ts, tsbuf);
@@ -525,8 +537,33 @@ store_txn_message_put(struct store_txn *t, const char *channel, json_t *msg,
 	}
 	if (json_object_get(msg, "type") == NULL)
 		json_object_set_new(msg, "type", json_string("message"));
-
 	cmid = jstr(msg, "client_msg_id");
+	tts = jstr(msg, "thread_ts");
+	if (tts != NULL && store_ts_parse(tts, &thread_ts) == -1)
+		return STORE_ERR_INVALID;
+	text = json_dumps(msg, JSON_COMPACT);
+	if (text == NULL)
+		return STORE_ERR_INVALID;
+	rc = store_message_put_raw(t, channel, ts, cmid, thread_ts, text,
+	    strlen(text), ts_out);
+	if (rc == STORE_OK && text_out != NULL)
+		*text_out = text;
+	else
+		free(text);
+	return rc;
+}
+
+int
+store_message_put_raw(struct store_txn *t, const char *channel, uint64_t ts,
+    const char *cmid, uint64_t thread_ts, const char *text, size_t len,
+    uint64_t *ts_out)
+{
+	uint8_t key[STORE_ID_LEN + STORE_CMID_MAX + 8], val[8];
+	uint64_t last = 0;
+	MDB_val v;
+	size_t n;
+	int rc;
+
 	if (cmid != NULL) {
 		n = strlen(cmid);
 		if (n == 0 || n > STORE_CMID_MAX)
@@ -545,18 +582,13 @@ store_txn_message_put(struct store_txn *t, const char *channel, json_t *msg,
 		if (rc != STORE_OK)
 			return rc;
 	}
-	tts = jstr(msg, "thread_ts");
-	if (tts != NULL) {
-		if (store_ts_parse(tts, &thread_ts) == -1)
-			return STORE_ERR_INVALID;
-		if (thread_ts != ts) {
-			key_ts(key, channel, thread_ts);
-			store_be64_put(key + STORE_MSGREF_LEN, ts);
-			rc = store_db_put(t, DB_THREADS, key, sizeof(key), "",
-			    0, 0);
-			if (rc != STORE_OK)
-				return rc;
-		}
+	if (thread_ts != 0 && thread_ts != ts) {
+		key_ts(key, channel, thread_ts);
+		store_be64_put(key + STORE_MSGREF_LEN, ts);
+		rc = store_db_put(t, DB_THREADS, key, STORE_MSGREF_LEN + 8, "",
+		    0, 0);
+		if (rc != STORE_OK)
+			return rc;
 	}
 
 	rc = store_db_get(t, DB_CHANLAST, channel, STORE_ID_LEN, &v);
@@ -569,8 +601,8 @@ store_txn_message_put(struct store_txn *t, const char *channel, json_t *msg,
 		if (rc != STORE_OK)
 			return rc;
 	}
-	rc = store_db_put_json(t, DB_MESSAGES, key,
-	    key_ts(key, channel, ts), msg);
+	rc = store_db_put(t, DB_MESSAGES, key, key_ts(key, channel, ts), text,
+	    len, 0);
 	if (rc == STORE_OK && ts_out != NULL)
 		*ts_out = ts;
 	return rc;

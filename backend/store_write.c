@@ -3,8 +3,9 @@
  *
  *   any thread            writer thread                 loop thread
  *   store_submit() --q--> take all queued (<= 1024)
- *                         begin; per write: nested txn,
- *                         apply, commit or abort child;
+ *                         begin; per write: apply (a write that
+ *                         fails after writing: again, each write
+ *                         in a nested txn, see writer_commit);
  *                         trim touched teams' logs;
  *                         mdb_txn_commit (durable) --async--> events to
  *                                                   the hook, then done()
@@ -26,7 +27,13 @@
 #define MAINT_INTERVAL_US (60 * (uint64_t)1000000)
 
 /* Outcome of one commit attempt for a whole batch. */
-enum batch_rc { BATCH_OK, BATCH_FULL, BATCH_PANIC, BATCH_FAIL };
+enum batch_rc {
+	BATCH_OK,
+	BATCH_FULL,
+	BATCH_PANIC,
+	BATCH_FAIL,
+	BATCH_NESTED /* a write failed after writing: run again, nested */
+};
 
 static void
 req_events_free(struct store_req *r)
@@ -85,9 +92,19 @@ writer_trim(struct store_txn *t, struct store_req **reqs, size_t n)
 /*
  * Runs every write of the batch in one transaction and commits it.
  * Sets each req->result; returns how the commit itself went.
+ *
+ * Flat (nested 0), the writes run straight in the batch's transaction:
+ * a write that fails before it changed anything needs no undo, which is
+ * the common case (a refused request).  One that fails after writing,
+ * or meets an LMDB error, makes the whole attempt abort and return
+ * BATCH_NESTED; the batch then runs again with each write in a nested
+ * transaction that is rolled back alone.  Nested transactions are not
+ * the default because LMDB copies every page a child touches that its
+ * parent already dirtied, which cost more than the writes themselves.
  */
 static enum batch_rc
-writer_commit(struct store *st, struct store_req **reqs, size_t n)
+writer_commit(struct store *st, struct store_req **reqs, size_t n,
+    int nested)
 {
 	struct store_txn parent, child;
 	struct timespec t0, t1;
@@ -114,21 +131,32 @@ writer_commit(struct store *st, struct store_req **reqs, size_t n)
 		memset(&child, 0, sizeof(child));
 		child.st = st;
 		child.req = r;
-		rc = mdb_txn_begin(st->env, parent.txn, 0, &child.txn);
-		if (rc != 0) {
-			parent.lmdb_err = rc;
-			break;
+		if (nested) {
+			rc = mdb_txn_begin(st->env, parent.txn, 0, &child.txn);
+			if (rc != 0) {
+				parent.lmdb_err = rc;
+				break;
+			}
+		} else {
+			child.txn = parent.txn;
 		}
 		r->result = r->apply(&child, r->arg);
 		if (child.lmdb_err == MDB_MAP_FULL ||
 		    child.lmdb_err == MDB_PANIC) {
-			mdb_txn_abort(child.txn);
+			if (nested)
+				mdb_txn_abort(child.txn);
 			parent.lmdb_err = child.lmdb_err;
 			break;
 		}
+		if (!nested && (child.lmdb_err != 0 ||
+		    (r->result != STORE_OK && child.wrote))) {
+			store_wtxn_abort(&parent);
+			for (i = 0; i < n; i++)
+				req_events_free(reqs[i]);
+			return BATCH_NESTED;
+		}
 		if (r->result == STORE_OK) {
-			rc = mdb_txn_commit(child.txn);
-			if (rc != 0) {
+			if (nested && (rc = mdb_txn_commit(child.txn)) != 0) {
 				parent.lmdb_err = rc;
 				break;
 			}
@@ -136,7 +164,8 @@ writer_commit(struct store *st, struct store_req **reqs, size_t n)
 				memcpy(parent.epoch, child.epoch,
 				    sizeof(parent.epoch));
 		} else {
-			mdb_txn_abort(child.txn);
+			if (nested)
+				mdb_txn_abort(child.txn);
 			req_events_free(r);
 			failed++;
 		}
@@ -209,10 +238,18 @@ writer_run(struct store *st, struct store_req **reqs, size_t n)
 {
 	enum batch_rc b;
 	size_t i;
+	int nested = 0;
 
 	writer_grow_ahead(st);
 	for (;;) {
-		b = writer_commit(st, reqs, n);
+		b = writer_commit(st, reqs, n, nested);
+		if (b == BATCH_NESTED && !nested) {
+			nested = 1;
+			pthread_mutex_lock(&st->slock);
+			st->stats.nested_runs++;
+			pthread_mutex_unlock(&st->slock);
+			continue;
+		}
 		if (b == BATCH_FULL && store_map_grow(st, 0) == 0)
 			continue;
 		break;
@@ -237,6 +274,7 @@ writer_run(struct store *st, struct store_req **reqs, size_t n)
 	case BATCH_PANIC:
 		store_env_reopen(st);
 		/* FALLTHROUGH */
+	case BATCH_NESTED: /* not after a nested run */
 	case BATCH_FAIL:
 		for (i = 0; i < n; i++)
 			reqs[i]->result = STORE_ERR_INTERNAL;

@@ -3,9 +3,14 @@
  * store's writer at several concurrency levels, next to the raw LMDB
  * ceiling measured in the same run: the same records per write
  * (message, event, channel's last ts, team seq, message->event index)
- * committed by one thread at the batch size the writer formed.
+ * committed by one thread at the batch size the writer formed, each
+ * record of the byte size the store wrote.  Acknowledgements run on a
+ * libev loop thread of their own, as in parley-backend.
  *
- *   store-bench DIR SECONDS LEVEL...
+ *   store-bench DIR SECONDS ROUNDS LEVEL...
+ *
+ * Each level runs ROUNDS rounds of a store phase then a ceiling phase
+ * of SECONDS each; the medians are printed, and each round's ratio.
  */
 #include <sys/stat.h>
 
@@ -16,22 +21,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ev.h>
+
 #include "log.h"
 #include "backend/store_int.h"
 
 static struct store *st;
+static struct ev_loop *loop;
+static ev_async loop_stop;
+static size_t msg_len = 190, ev_len = 260; /* measured after a run */
 static char team[STORE_ID_SIZE], user[STORE_ID_SIZE], chan[STORE_ID_SIZE];
-static volatile int stop;
+static int stop; /* read on the loop thread */
 
+/*
+ * A client keeps one write in flight: its done function, on the loop
+ * thread as in the daemon, records the latency and submits the next.
+ */
 struct client {
-	pthread_t th;
 	uint64_t *lat;
 	size_t n, cap;
 	uint64_t t0;
-	int acked;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	struct store_post post; /* made before submit, as the API does */
 };
+
+static int outstanding; /* writes submitted and not yet done */
 
 static uint64_t
 mono_us(void)
@@ -57,46 +70,89 @@ world_apply(struct store_txn *t, void *arg)
 static int
 post_apply(struct store_txn *t, void *arg)
 {
-	json_t *m = json_pack("{ss ss}", "user", user, "text",
-	    "a benchmark message of about sixty bytes of text, plain.");
-	int rc = store_op_message_post(t, chan, m, NULL);
+	struct client *c = arg;
 
-	json_decref(m);
-	return rc;
+	return store_op_post(t, &c->post, NULL);
 }
+
+static void client_submit(struct client *c);
 
 static void
 post_done(void *arg, int result)
 {
 	struct client *c = arg;
 
-	pthread_mutex_lock(&c->lock);
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 1024;
 		c->lat = realloc(c->lat, c->cap * sizeof(*c->lat));
 	}
 	c->lat[c->n++] = mono_us() - c->t0;
-	c->acked = 1;
-	pthread_cond_signal(&c->cond);
-	pthread_mutex_unlock(&c->lock);
+	store_post_free(&c->post);
+	if (result != STORE_OK)
+		fatalx("write failed: %s", store_strerror(result));
+	if (!__atomic_load_n(&stop, __ATOMIC_SEQ_CST))
+		client_submit(c);
+	else
+		__atomic_sub_fetch(&outstanding, 1, __ATOMIC_SEQ_CST);
+}
+
+static void
+client_submit(struct client *c)
+{
+	json_t *m;
+
+	c->t0 = mono_us();
+	m = json_pack("{ss ss}", "user", user, "text",
+	    "a benchmark message of about sixty bytes of text, plain.");
+	if (store_post_prepare(&c->post, chan, m) != STORE_OK)
+		fatalx("store_post_prepare");
+	json_decref(m);
+	if (store_submit(st, post_apply, post_done, c) == -1)
+		fatalx("store_submit");
+}
+
+static void
+loop_stop_cb(struct ev_loop *l, ev_async *w, int revents)
+{
+	ev_break(l, EVBREAK_ALL);
 }
 
 static void *
-client_main(void *arg)
+loop_main(void *arg)
 {
-	struct client *c = arg;
-
-	while (!stop) {
-		c->acked = 0;
-		c->t0 = mono_us();
-		if (store_submit(st, post_apply, post_done, c) == -1)
-			break;
-		pthread_mutex_lock(&c->lock);
-		while (!c->acked)
-			pthread_cond_wait(&c->cond, &c->lock);
-		pthread_mutex_unlock(&c->lock);
-	}
+	ev_run(loop, 0);
 	return NULL;
+}
+
+static int
+ev_len_cb(void *arg, uint64_t seq, uint64_t time_us, const char *json,
+    size_t len)
+{
+	ev_len = len;
+	return 0;
+}
+
+static int
+msg_len_cb(void *arg, const char *json, size_t len)
+{
+	msg_len = len;
+	return 1;
+}
+
+/* The sizes of the records the store wrote for the last post. */
+static void
+record_sizes(void)
+{
+	struct store_txn *t = store_rd_begin(st);
+	uint64_t oldest, last;
+
+	if (t == NULL)
+		return;
+	store_txn_history(t, chan, 0, 0, 0, 0, msg_len_cb, NULL);
+	if (store_txn_seq_range(t, team, &oldest, &last) == STORE_OK &&
+	    last > 0)
+		store_txn_events(t, team, last - 1, 1, ev_len_cb, NULL);
+	store_rd_end(t);
 }
 
 static int
@@ -112,15 +168,15 @@ cmp_u64(const void *a, const void *b)
  * record the puts one message post makes, until seconds pass.
  */
 static double
-raw_ceiling(const char *dir, double batch, double seconds)
+raw_ceiling(const char *dir, double batch, double seconds, uint64_t *seqp)
 {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi[5];
 	static const char *names[5] = { "messages", "events", "chanlast",
 		"teamseq", "msgevents" };
-	uint8_t key[64], val[400];
-	uint64_t seq = 0, t0, n = 0;
+	uint8_t key[64], val[4096];
+	uint64_t seq = *seqp, t0, n = 0;
 	MDB_val k, v;
 	size_t b = (size_t)(batch + 0.5), i;
 	int d;
@@ -145,10 +201,10 @@ raw_ceiling(const char *dir, double batch, double seconds)
 			memcpy(key + 19, "T0000000000", 11);
 			store_be64_put(key + 30, seq);
 			k = (MDB_val){ 19, key };
-			v = (MDB_val){ 190, val };
+			v = (MDB_val){ msg_len, val };
 			mdb_put(txn, dbi[0], &k, &v, 0);
 			k = (MDB_val){ 19, key + 19 };
-			v = (MDB_val){ 260, val };
+			v = (MDB_val){ ev_len, val };
 			mdb_put(txn, dbi[1], &k, &v, 0);
 			k = (MDB_val){ 11, key };
 			v = (MDB_val){ 8, key + 11 };
@@ -165,27 +221,82 @@ raw_ceiling(const char *dir, double batch, double seconds)
 		n += b;
 	}
 	mdb_env_close(env);
+	*seqp = seq;
 	return (double)n / ((double)(mono_us() - t0) / 1e6);
+}
+
+static int
+cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * One store phase of secs seconds with level clients in flight: its
+ * writes/s and mean batch; latencies are appended to *all.
+ */
+static void
+store_phase(int level, double secs, double *wps, double *batch,
+    uint64_t **all, size_t *total)
+{
+	struct store_stats s0, s1;
+	struct client *cs = calloc((size_t)level, sizeof(*cs));
+	uint64_t t0, writes;
+	int c;
+
+	store_get_stats(st, &s0);
+	__atomic_store_n(&stop, 0, __ATOMIC_SEQ_CST);
+	outstanding = level;
+	t0 = mono_us();
+	for (c = 0; c < level; c++)
+		client_submit(&cs[c]);
+	usleep((useconds_t)(secs * 1e6));
+	__atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&outstanding, __ATOMIC_SEQ_CST) > 0)
+		usleep(1000);
+	store_get_stats(st, &s1);
+	writes = s1.writes - s0.writes;
+	*wps = (double)writes / ((double)(mono_us() - t0) / 1e6);
+	*batch = (double)writes / (double)(s1.commits - s0.commits);
+	for (c = 0; c < level; c++) {
+		*all = realloc(*all, (*total + cs[c].n) * sizeof(**all));
+		memcpy(*all + *total, cs[c].lat, cs[c].n * sizeof(**all));
+		*total += cs[c].n;
+		free(cs[c].lat);
+	}
+	free(cs);
 }
 
 int
 main(int argc, char **argv)
 {
 	struct store_config cfg = { 0 };
-	struct store_stats s0, s1;
-	struct client *cs;
 	char err[256], sdir[4096], rdir[4096];
-	double secs, wps, batch, ceil_wps;
-	uint64_t *all, t0, writes;
+	double secs, wps[16], ceil[16], ratio[16], batch, bsum;
+	uint64_t *all, seq;
 	size_t total;
-	int a, c, level;
+	int a, r, rounds, level;
+	pthread_t loop_th;
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: store-bench DIR SECONDS LEVEL...\n");
+	if (argc < 5) {
+		fprintf(stderr,
+		    "usage: store-bench DIR SECONDS ROUNDS LEVEL...\n");
 		return 2;
 	}
 	log_init("store-bench", 0, 0);
 	secs = atof(argv[2]);
+	rounds = atoi(argv[3]);
+	if (rounds < 1 || rounds > 16)
+		fatalx("ROUNDS: 1 to 16");
 	snprintf(sdir, sizeof(sdir), "%s/store", argv[1]);
 	cfg.data_dir = sdir;
 	cfg.map_initial = (size_t)1 << 30;
@@ -194,54 +305,57 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	if (store_write_sync(st, world_apply, NULL) != STORE_OK)
 		fatalx("setup failed");
-	store_writer_start(st, NULL);
+	loop = ev_loop_new(0);
+	ev_async_init(&loop_stop, loop_stop_cb);
+	ev_async_start(loop, &loop_stop);
+	store_writer_start(st, loop);
+	pthread_create(&loop_th, NULL, loop_main, NULL);
 
-	printf("%-8s %10s %8s %8s %8s %10s %7s\n", "clients", "writes/s",
-	    "p50_us", "p99_us", "batch", "ceiling/s", "ratio");
-	for (a = 3; a < argc; a++) {
+	/*
+	 * Store and ceiling phases alternate, so that both see the same
+	 * machine; the medians of the rounds are printed.
+	 */
+	printf("%-8s %10s %8s %8s %8s %10s %7s  %s\n", "clients", "writes/s",
+	    "p50_us", "p99_us", "batch", "ceiling/s", "ratio",
+	    "per-round ratios");
+	for (a = 4; a < argc; a++) {
 		level = atoi(argv[a]);
 		if (level < 1)
 			continue;
-		cs = calloc((size_t)level, sizeof(*cs));
-		store_get_stats(st, &s0);
-		stop = 0;
-		t0 = mono_us();
-		for (c = 0; c < level; c++) {
-			pthread_mutex_init(&cs[c].lock, NULL);
-			pthread_cond_init(&cs[c].cond, NULL);
-			pthread_create(&cs[c].th, NULL, client_main, &cs[c]);
-		}
-		usleep((useconds_t)(secs * 1e6));
-		stop = 1;
-		for (c = 0; c < level; c++)
-			pthread_join(cs[c].th, NULL);
-		store_get_stats(st, &s1);
-		writes = s1.writes - s0.writes;
-		wps = (double)writes / ((double)(mono_us() - t0) / 1e6);
-		batch = (double)writes / (double)(s1.commits - s0.commits);
-
-		for (total = 0, c = 0; c < level; c++)
-			total += cs[c].n;
-		all = malloc(total * sizeof(*all));
-		for (total = 0, c = 0; c < level; c++) {
-			memcpy(all + total, cs[c].lat, cs[c].n * sizeof(*all));
-			total += cs[c].n;
-			free(cs[c].lat);
-		}
-		qsort(all, total, sizeof(*all), cmp_u64);
-
 		snprintf(rdir, sizeof(rdir), "%s/raw-%d", argv[1], level);
 		if (mkdir(rdir, 0700) == -1)
 			fatal("mkdir %s", rdir);
-		ceil_wps = raw_ceiling(rdir, batch, secs);
+		all = NULL;
+		total = 0;
+		seq = 0;
+		bsum = 0;
+		for (r = 0; r < rounds; r++) {
+			store_phase(level, secs, &wps[r], &batch, &all, &total);
+			bsum += batch;
+			record_sizes();
+			if (msg_len > 4000 || ev_len > 4000)
+				fatalx("records larger than the ceiling's "
+				       "buffer");
+			ceil[r] = raw_ceiling(rdir, batch, secs, &seq);
+			ratio[r] = 100.0 * wps[r] / ceil[r];
+		}
+		qsort(all, total, sizeof(*all), cmp_u64);
 		printf("%-8d %10.0f %8" PRIu64 " %8" PRIu64 " %8.1f %10.0f "
-		       "%6.0f%%\n",
-		    level, wps, all[total / 2], all[total * 99 / 100], batch,
-		    ceil_wps, 100.0 * wps / ceil_wps);
+		       "%6.0f%% ",
+		    level, median(wps, rounds), all[total / 2],
+		    all[total * 99 / 100], bsum / rounds, median(ceil, rounds),
+		    100.0 * median(wps, rounds) / median(ceil, rounds));
+		for (r = 0; r < rounds; r++)
+			printf(" %.0f%%", ratio[r]);
+		printf("\n");
 		fflush(stdout);
 		free(all);
-		free(cs);
 	}
+	/* Every client is done: the loop may go, then the writer. */
+	ev_async_send(loop, &loop_stop);
+	pthread_join(loop_th, NULL);
+	store_writer_stop(st);
 	store_close(st);
+	ev_loop_destroy(loop);
 	return 0;
 }

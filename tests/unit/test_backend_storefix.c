@@ -12,8 +12,13 @@
  *                     another process could open it under the old one;
  *   import_stream     import held every line of its input in memory at
  *                     once; it now reads line by line, from a pipe too,
- *                     and names the line that failed.
+ *                     and names the line that failed;
+ *   batch_fallback    writes now run straight in the batch's
+ *                     transaction; one that fails after writing must
+ *                     still roll back alone (the batch runs again with
+ *                     nested transactions), among writes that succeed.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -361,6 +366,98 @@ test_import_stream(void **state)
 	free(text);
 }
 
+/* Posts a message, then fails when arg says so: partly written. */
+struct half {
+	struct world *w;
+	int fail;
+	char text[32];
+};
+
+static int
+half_apply(struct store_txn *t, void *arg)
+{
+	struct half *h = arg;
+	json_t *m = json_pack("{ss ss}", "user", h->w->u1, "text", h->text);
+	int rc = store_op_message_post(t, h->w->chan, m, NULL);
+
+	json_decref(m);
+	if (rc == STORE_OK && h->fail)
+		return STORE_ERR_USER;
+	return rc;
+}
+
+static pthread_mutex_t half_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t half_cv = PTHREAD_COND_INITIALIZER;
+static int half_left;
+
+static void
+half_done(void *arg, int rc)
+{
+	struct half *h = arg;
+
+	assert_int_equal(rc, h->fail ? STORE_ERR_USER : STORE_OK);
+	pthread_mutex_lock(&half_mu);
+	half_left--;
+	pthread_cond_signal(&half_cv);
+	pthread_mutex_unlock(&half_mu);
+}
+
+static int
+count_cb(void *arg, const char *json, size_t len)
+{
+	int *n = arg;
+
+	assert_null(memmem(json, len, "bad-", 4));
+	(*n)++;
+	return 0;
+}
+
+static void
+test_batch_fallback(void **state)
+{
+	struct store *st = open_at(dir);
+	struct store_stats s;
+	struct store_txn *t;
+	struct world w;
+	struct half hs[200], one;
+	int i, n = 0, good = 0;
+
+	assert_int_equal(store_write_sync(st, world_apply, &w), STORE_OK);
+
+	/* Alone: the partial write is undone. */
+	one = (struct half){ &w, 1, "bad-alone" };
+	assert_int_equal(store_write_sync(st, half_apply, &one),
+	    STORE_ERR_USER);
+	store_get_stats(st, &s);
+	assert_int_equal(s.nested_runs, 1);
+
+	/* In batches: every third write fails after writing. */
+	assert_int_equal(store_writer_start(st, NULL), 0);
+	half_left = 200;
+	for (i = 0; i < 200; i++) {
+		hs[i].w = &w;
+		hs[i].fail = i % 3 == 1;
+		snprintf(hs[i].text, sizeof(hs[i].text), "%s-%d",
+		    hs[i].fail ? "bad" : "good", i);
+		good += !hs[i].fail;
+		assert_int_equal(store_submit(st, half_apply, half_done,
+		    &hs[i]), 0);
+	}
+	pthread_mutex_lock(&half_mu);
+	while (half_left > 0)
+		pthread_cond_wait(&half_cv, &half_mu);
+	pthread_mutex_unlock(&half_mu);
+
+	t = store_rd_begin(st);
+	assert_int_equal(store_txn_history(t, w.chan, 0, 0, 0, 0, count_cb,
+	    &n), STORE_OK);
+	store_rd_end(t);
+	assert_int_equal(n, good);
+	store_get_stats(st, &s);
+	assert_true(s.nested_runs >= 2);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -372,6 +469,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_restore_lock, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_import_stream, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_batch_fallback, setup,
 		    teardown),
 	};
 
