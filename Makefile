@@ -133,13 +133,21 @@ soak: deps all
 bench: deps all
 	@bash bench/run.sh
 
+# What an operator runs; test servers and load drivers stay in build/.
+INSTALL_PROGRAMS = $(filter $(addprefix $(BIN)/,parley-backend parley-edge \
+	parley-spoa parley-health parleyctl parley-load),$(PROGRAMS))
+SHARE := $(DESTDIR)$(PREFIX)/share/parley
+
+# Installed files name the installed paths, not /usr/local.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin
-	install -d $(DESTDIR)$(PREFIX)/share/parley
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)
+	install -m 755 $(INSTALL_PROGRAMS) $(DESTDIR)$(PREFIX)/bin
 	for d in haproxy-config web; do \
-		if [ -d $$d ]; then cp -R $$d $(DESTDIR)$(PREFIX)/share/parley/; fi; \
+		if [ -d $$d ]; then cp -R $$d $(SHARE)/; fi; \
 	done
+	find $(SHARE)/haproxy-config -type f -exec sed -i \
+	    -e 's|/usr/local/share/parley|$(PREFIX)/share/parley|g' \
+	    -e 's|/usr/local/bin|$(PREFIX)/bin|g' {} +
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

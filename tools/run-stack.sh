@@ -5,7 +5,7 @@
 #   tools/run-stack.sh -d RUN_DIR -s          stop a stack started with -b
 #
 #   -p PORT_BASE  ports are PORT_BASE plus fixed offsets (default 8000,
-#                 so HAProxy listens on 8080 and 8443); see ports() below
+#                 so HAProxy listens on 8080); see "Every port" below
 #   -d RUN_DIR    certificates, configuration, data, logs and pids
 #                 (default ./run); data is kept across runs
 #   -b            start in the background and return once every daemon
@@ -38,8 +38,6 @@ say() { [ "$quiet" = 1 ] || echo "parley: $*"; }
 
 # Every port the stack uses, from the base.
 p_http=$((base + 80))
-p_https=$((base + 443))
-p_hstats=$((base + 90))
 p_backend=$((base + 101))
 p_edge1=$((base + 201))
 p_edge2=$((base + 202))
@@ -175,13 +173,20 @@ wait_http() {
 	return 1
 }
 
+# Whatever ends the launcher before the stack is handed over (a daemon
+# that does not start, a bad haproxy.cfg) stops what it started; so do
+# Ctrl-C and SIGTERM in the foreground.
 cleanup() {
 	trap - INT TERM EXIT
 	say "stopping"
 	stack_stop
 }
-trap cleanup INT TERM
-[ "$background" = 1 ] || trap cleanup EXIT
+on_signal() {
+	cleanup
+	exit 0
+}
+trap on_signal INT TERM
+trap cleanup EXIT
 
 conf=$run/parley.conf
 start backend1 "$bin/parley-backend" -c "$conf"
@@ -229,7 +234,7 @@ fi
 echo "  logs in $run/logs"
 
 if [ "$background" = 1 ]; then
-	trap - INT TERM
+	trap - INT TERM EXIT
 	exit 0
 fi
 echo "parley: press Ctrl-C to stop"

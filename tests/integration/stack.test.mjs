@@ -29,17 +29,25 @@ function portFree(port) {
 	});
 }
 
-// A base whose every port is free now.
+// A base whose every port is free now.  Bases lie below the kernel's
+// range for automatic ports (32768 and up), where other tests' client
+// sockets come and go.
 async function freeBase() {
-	for (let i = 0; i < 50; i++) {
-		const base = 40000 + Math.floor(Math.random() * 200) * 100;
+	const busy = [];
+	for (let i = 0; i < 100; i++) {
+		const base = 10000 + Math.floor(Math.random() * 90) * 100;
 		let ok = true;
-		for (const o of offsets)
-			if (!(await portFree(base + o))) { ok = false; break; }
+		for (const o of offsets) {
+			if (!(await portFree(base + o))) {
+				busy.push(base + o);
+				ok = false;
+				break;
+			}
+		}
 		if (ok)
 			return base;
 	}
-	throw new Error('no free port base');
+	throw new Error(`no free port base; busy: ${busy.join(' ')}`);
 }
 
 function alive(pid) {
@@ -48,8 +56,8 @@ function alive(pid) {
 
 test('make run launcher: up, answered through HAProxy, refused twice, ' +
     'stopped clean', { timeout: 120000 }, async () => {
-	const dir = mkdtempSync(join(tmpdir(), 'parley-stack-'));
 	const base = await freeBase();
+	const dir = mkdtempSync(join(tmpdir(), 'parley-stack-'));
 	let pids = [];
 	try {
 		const up = await run(['-p', String(base), '-d', dir, '-b']);
