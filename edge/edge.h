@@ -134,6 +134,9 @@ void edge_cpl_stats(const struct edge_cpl *, size_t *main_keys,
  */
 #define EDGE_RECENT_DEFAULT 20 /* recent messages kept per channel */
 #define EDGE_TS_MAX         32 /* bytes of a ts string, NUL included */
+#define EDGE_EPOCH_MAX      33 /* bytes of a store epoch, NUL included */
+#define EDGE_EVENT_MAX      (1024 * 1024) /* bytes of one event's JSON */
+#define EDGE_PART_MAX       (16 * 1024 * 1024) /* of a snapshot part */
 
 enum edge_presence {
 	EDGE_PRESENCE_AWAY = 0,
@@ -178,12 +181,13 @@ struct edge_channel {
 	char *name;
 	int type;
 	int archived;
+	int deleted; /* channel_deleted: kept, but seen by nobody */
 	json_t *obj; /* the conversation object, without per-user fields */
 	uint32_t cpl;
 	struct edge_member **members; /* sorted by user id */
 	size_t nmembers, members_cap;
-	struct edge_msg *recent; /* ring, oldest first at recent_head */
-	size_t nrecent, recent_head;
+	struct edge_msg *recent; /* oldest first, at most team recent_max */
+	size_t nrecent;
 	int64_t msg_ord; /* messages counted since the snapshot */
 	char latest[EDGE_TS_MAX];
 };
@@ -199,7 +203,7 @@ struct edge_member {
 struct edge_team {
 	char *id;
 	json_t *obj; /* the team object */
-	uint64_t epoch;
+	char epoch[EDGE_EPOCH_MAX]; /* the store's epoch */
 	uint64_t seq;
 	int ready;   /* a snapshot was loaded */
 	int stale;   /* a gap was seen: a new snapshot is needed */
@@ -258,7 +262,7 @@ enum edge_snap_kind {
 	EDGE_SNAP_MESSAGES = 5,
 };
 
-int edge_team_snapshot_begin(struct edge_team *, uint64_t epoch,
+int edge_team_snapshot_begin(struct edge_team *, const char *epoch,
     uint64_t seq, const char *team_json, size_t len, const char **err);
 int edge_team_snapshot_part(struct edge_team *, int kind, const char *json,
     size_t len, const char **err);
@@ -322,8 +326,10 @@ char *edge_api_users_info(const struct edge_team *,
 char *edge_api_users_list(const struct edge_team *,
     const struct edge_user *asker, const char *cursor, size_t limit,
     size_t *len);
+/* num_members: add the channel's member count (include_num_members). */
 char *edge_api_conversations_info(const struct edge_team *,
-    const struct edge_user *asker, const char *chan_id, size_t *len);
+    const struct edge_user *asker, const char *chan_id, int num_members,
+    size_t *len);
 /*
  * types is Slack's comma-separated list (public_channel, private_channel,
  * mpim, im); NULL means public_channel.

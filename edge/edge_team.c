@@ -1,0 +1,1392 @@
+/*
+ * edge_team: the per-team cache an edge keeps warm (see edge.h).
+ *
+ * A team is loaded from a snapshot and then follows the team's event
+ * stream, one persisted event at a time, in sequence order:
+ *
+ *   empty --snapshot_begin--> loading --parts...--> --snapshot_end--> ready
+ *   ready --event seq+1--> ready
+ *   ready --event beyond seq+1--> stale  (the caller asks for a snapshot;
+ *                                          events are refused until then)
+ *
+ * Users and channels are sorted arrays of pointers (binary search by id,
+ * stable paging for users.list).  A membership is one struct shared by
+ * the user's and the channel's arrays.  Unread counts: each channel
+ * counts the messages it received since the snapshot (msg_ord); each
+ * membership holds the count at its read mark (read_ord), which may be
+ * negative after a snapshot said how many were unread, so that a message
+ * costs O(1) whatever the size of the channel.
+ */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge.h"
+#include "json.h"
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define TEAM_JSON_DEPTH 32
+#define TEAM_MENTIONS_MAX 32 /* user mentions looked up per message */
+
+/* Index of the first element of a (n pointers) whose id is >= id. */
+#define TEAM_LOWER(a, n, key, field, out)                                   \
+	do {                                                                \
+		size_t lo_ = 0, hi_ = (n), mid_;                            \
+		while (lo_ < hi_) {                                         \
+			mid_ = lo_ + (hi_ - lo_) / 2;                       \
+			if (strcmp((a)[mid_]->field, (key)) < 0)            \
+				lo_ = mid_ + 1;                             \
+			else                                                \
+				hi_ = mid_;                                 \
+		}                                                           \
+		(out) = lo_;                                                \
+	} while (0)
+
+/* Inserts p at index i of a growable pointer array. */
+static void
+team_insert(void ***a, size_t *n, size_t *cap, size_t i, void *p)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		*a = xreallocarray(*a, *cap, sizeof(**a));
+	}
+	memmove(*a + i + 1, *a + i, (*n - i) * sizeof(**a));
+	(*a)[i] = p;
+	(*n)++;
+}
+
+static void
+team_remove_at(void **a, size_t *n, size_t i)
+{
+	memmove(a + i, a + i + 1, (*n - i - 1) * sizeof(*a));
+	(*n)--;
+}
+
+struct edge_team *
+edge_team_new(const char *id, size_t recent_max)
+{
+	struct edge_team *t = xcalloc(1, sizeof(*t));
+
+	t->id = xstrdup(id);
+	t->recent_max = recent_max ? recent_max : EDGE_RECENT_DEFAULT;
+	t->cpl = edge_cpl_new();
+	return t;
+}
+
+static void
+msg_clear(struct edge_msg *m)
+{
+	free(m->json);
+	free(m->mentions);
+	memset(m, 0, sizeof(*m));
+}
+
+static void
+user_free(struct edge_user *u)
+{
+	free(u->id);
+	free(u->name);
+	free(u->real_name);
+	free(u->display_name);
+	free(u->json);
+	free(u->chans);
+	free(u);
+}
+
+static void
+chan_free(struct edge_channel *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nmembers; i++)
+		free(c->members[i]);
+	for (i = 0; i < c->nrecent; i++)
+		msg_clear(&c->recent[i]);
+	free(c->recent);
+	free(c->members);
+	json_decref(c->obj);
+	free(c->id);
+	free(c->name);
+	free(c);
+}
+
+/* Drops everything the team holds but its id and settings. */
+static void
+team_clear(struct edge_team *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nchans; i++)
+		chan_free(t->chans[i]);
+	for (i = 0; i < t->nusers; i++)
+		user_free(t->users[i]);
+	free(t->chans);
+	free(t->users);
+	t->chans = NULL;
+	t->users = NULL;
+	t->nchans = t->chans_cap = 0;
+	t->nusers = t->users_cap = 0;
+	edge_cpl_free(t->cpl);
+	t->cpl = edge_cpl_new();
+	json_decref(t->obj);
+	t->obj = NULL;
+	t->ready = 0;
+	t->stale = 0;
+	t->seq = 0;
+	t->epoch[0] = '\0';
+}
+
+void
+edge_team_free(struct edge_team *t)
+{
+	if (t == NULL)
+		return;
+	team_clear(t);
+	edge_cpl_free(t->cpl);
+	free(t->id);
+	free(t);
+}
+
+struct edge_user *
+edge_team_user(const struct edge_team *t, const char *id)
+{
+	size_t i;
+
+	if (id == NULL)
+		return NULL;
+	TEAM_LOWER(t->users, t->nusers, id, id, i);
+	if (i < t->nusers && strcmp(t->users[i]->id, id) == 0)
+		return t->users[i];
+	return NULL;
+}
+
+struct edge_channel *
+edge_team_channel(const struct edge_team *t, const char *id)
+{
+	size_t i;
+
+	if (id == NULL)
+		return NULL;
+	TEAM_LOWER(t->chans, t->nchans, id, id, i);
+	if (i < t->nchans && strcmp(t->chans[i]->id, id) == 0)
+		return t->chans[i];
+	return NULL;
+}
+
+struct edge_member *
+edge_team_member(const struct edge_user *u, const struct edge_channel *c)
+{
+	size_t lo = 0, hi = u->nchans, mid;
+	int r;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		r = strcmp(u->chans[mid]->chan->id, c->id);
+		if (r == 0)
+			return u->chans[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int
+edge_team_can_see(const struct edge_user *u, const struct edge_channel *c)
+{
+	if (c->deleted)
+		return 0;
+	if (c->type == EDGE_CHAN_PUBLIC)
+		return 1;
+	return edge_team_member(u, c) != NULL;
+}
+
+int
+edge_team_aud_sees(const struct edge_audience *a, const struct edge_user *u)
+{
+	if (u == NULL)
+		return 0;
+	if (a->extra == u)
+		return 1;
+	switch (a->kind) {
+	case EDGE_AUD_TEAM:
+		return 1;
+	case EDGE_AUD_CHANNEL:
+		return a->chan != NULL && edge_team_member(u, a->chan) != NULL;
+	case EDGE_AUD_USER:
+		return a->user == u;
+	default:
+		return 0;
+	}
+}
+
+int64_t
+edge_member_unread(const struct edge_member *m)
+{
+	int64_t n = m->chan->msg_ord - m->read_ord;
+
+	return n > 0 ? n : 0;
+}
+
+int64_t
+edge_member_mentions(const struct edge_member *m)
+{
+	/* Every unread message of a direct conversation names the reader. */
+	if (m->chan->type == EDGE_CHAN_IM)
+		return edge_member_unread(m);
+	return m->mentions > 0 ? m->mentions : 0;
+}
+
+/* A string field as a new copy ("" when absent). */
+static char *
+team_strdup_field(const json_t *o, const char *key)
+{
+	const char *s = json_get_str(o, key);
+
+	return xstrdup(s != NULL ? s : "");
+}
+
+static void
+user_labels(const struct edge_user *u, const char *labels[3])
+{
+	labels[0] = u->name;
+	labels[1] = u->display_name;
+	labels[2] = u->real_name;
+}
+
+/*
+ * Adds or replaces a user from its object.  Returns the user, or NULL
+ * when the object has no id.
+ */
+static struct edge_user *
+team_user_put(struct edge_team *t, json_t *o)
+{
+	const char *id = json_get_str(o, "id"), *labels[3], *rn;
+	json_t *profile = json_object_get(o, "profile");
+	struct edge_user *u;
+	size_t i;
+	int isnew = 0;
+
+	if (id == NULL || id[0] == '\0' || !json_is_object(o))
+		return NULL;
+	u = edge_team_user(t, id);
+	if (u == NULL) {
+		u = xcalloc(1, sizeof(*u));
+		u->id = xstrdup(id);
+		u->cpl = EDGE_CPL_NONE;
+		TEAM_LOWER(t->users, t->nusers, id, id, i);
+		team_insert((void ***)&t->users, &t->nusers, &t->users_cap, i,
+		    u);
+		isnew = 1;
+	} else {
+		free(u->name);
+		free(u->real_name);
+		free(u->display_name);
+		free(u->json);
+	}
+
+	u->name = team_strdup_field(o, "name");
+	rn = json_get_str(o, "real_name");
+	if (rn == NULL && json_is_object(profile))
+		rn = json_get_str(profile, "real_name");
+	u->real_name = xstrdup(rn != NULL ? rn : "");
+	u->display_name = json_is_object(profile) ?
+	    team_strdup_field(profile, "display_name") : xstrdup("");
+	u->deleted = json_get_bool(o, "deleted", 0);
+	u->is_bot = json_get_bool(o, "is_bot", 0);
+	u->json = json_dump_compact(o, &u->json_len);
+
+	user_labels(u, labels);
+	if (isnew)
+		u->cpl = edge_cpl_add(t->cpl, EDGE_CPL_USER, u->id, labels, 3,
+		    u);
+	else
+		edge_cpl_update(t->cpl, u->cpl, labels, 3);
+	edge_cpl_set_hidden(t->cpl, u->cpl, u->deleted);
+	return u;
+}
+
+/* Keys of a conversation object that depend on who asks. */
+static const char *chan_user_keys[] = {"is_member", "last_read",
+    "unread_count", "unread_count_display", "mention_count", "members",
+    "num_members", "latest"};
+
+static int
+chan_type_of(const json_t *o, int dflt)
+{
+	if (json_get_bool(o, "is_im", 0))
+		return EDGE_CHAN_IM;
+	if (json_get_bool(o, "is_mpim", 0))
+		return EDGE_CHAN_MPIM;
+	if (json_get_bool(o, "is_private", 0) || json_get_bool(o, "is_group", 0))
+		return EDGE_CHAN_PRIVATE;
+	return dflt;
+}
+
+static void team_member_add(struct edge_user *, struct edge_channel *);
+
+/*
+ * Adds or replaces a channel from its conversation object; a "members"
+ * array of user ids in it adds those memberships.  dflt_type is used
+ * when the object says nothing (im_created).  Returns the channel or
+ * NULL when the object has no id.
+ */
+static struct edge_channel *
+team_chan_put(struct edge_team *t, json_t *o, int dflt_type)
+{
+	const char *id = json_get_str(o, "id"), *label[1];
+	json_t *members = json_object_get(o, "members"), *v;
+	struct edge_channel *c;
+	struct edge_user *u;
+	size_t i;
+
+	if (id == NULL || id[0] == '\0' || !json_is_object(o))
+		return NULL;
+	c = edge_team_channel(t, id);
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		c->id = xstrdup(id);
+		c->cpl = EDGE_CPL_NONE;
+		c->recent = xcalloc(t->recent_max, sizeof(*c->recent));
+		TEAM_LOWER(t->chans, t->nchans, id, id, i);
+		team_insert((void ***)&t->chans, &t->nchans, &t->chans_cap, i,
+		    c);
+	} else {
+		free(c->name);
+		json_decref(c->obj);
+	}
+
+	c->name = team_strdup_field(o, "name");
+	c->type = chan_type_of(o, dflt_type);
+	c->archived = json_get_bool(o, "is_archived", 0);
+	c->deleted = 0;
+	c->obj = json_deep_copy(o);
+	if (c->obj == NULL)
+		fatalx("team_chan_put: out of memory");
+	for (i = 0; i < sizeof(chan_user_keys) / sizeof(chan_user_keys[0]);
+	     i++)
+		json_object_del(c->obj, chan_user_keys[i]);
+
+	/* Direct conversations are found through their users instead. */
+	if (c->type == EDGE_CHAN_PUBLIC || c->type == EDGE_CHAN_PRIVATE) {
+		label[0] = c->name;
+		if (c->cpl == EDGE_CPL_NONE)
+			c->cpl = edge_cpl_add(t->cpl, EDGE_CPL_CHANNEL, c->id,
+			    label, 1, c);
+		else
+			edge_cpl_update(t->cpl, c->cpl, label, 1);
+		edge_cpl_set_hidden(t->cpl, c->cpl, c->archived);
+	}
+
+	json_array_foreach(members, i, v) {
+		u = edge_team_user(t, json_string_value(v));
+		if (u != NULL)
+			team_member_add(u, c);
+	}
+	return c;
+}
+
+/* Adds u to c (nothing if already a member); the new member is read up. */
+static void
+team_member_add(struct edge_user *u, struct edge_channel *c)
+{
+	struct edge_member *m;
+	size_t i;
+
+	if (edge_team_member(u, c) != NULL)
+		return;
+	m = xcalloc(1, sizeof(*m));
+	m->user = u;
+	m->chan = c;
+	m->read_ord = c->msg_ord;
+	util_strlcpy(m->last_read, c->latest, sizeof(m->last_read));
+
+	TEAM_LOWER(c->members, c->nmembers, u->id, user->id, i);
+	team_insert((void ***)&c->members, &c->nmembers, &c->members_cap, i,
+	    m);
+	TEAM_LOWER(u->chans, u->nchans, c->id, chan->id, i);
+	team_insert((void ***)&u->chans, &u->nchans, &u->chans_cap, i, m);
+}
+
+static void
+team_member_del(struct edge_user *u, struct edge_channel *c)
+{
+	struct edge_member *m = edge_team_member(u, c);
+	size_t i;
+
+	if (m == NULL)
+		return;
+	TEAM_LOWER(c->members, c->nmembers, u->id, user->id, i);
+	team_remove_at((void **)c->members, &c->nmembers, i);
+	TEAM_LOWER(u->chans, u->nchans, c->id, chan->id, i);
+	team_remove_at((void **)u->chans, &u->nchans, i);
+	free(m);
+}
+
+/*
+ * Orders two ts strings "seconds.micros" as numbers: a longer integer
+ * part is larger, else bytewise.
+ */
+static int
+ts_cmp(const char *a, const char *b)
+{
+	size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(a, b);
+}
+
+static int
+ts_ok(const char *ts)
+{
+	return ts != NULL && ts[0] != '\0' && strlen(ts) < EDGE_TS_MAX;
+}
+
+static struct edge_msg *
+chan_msg_find(struct edge_channel *c, const char *ts)
+{
+	size_t i;
+
+	if (ts == NULL)
+		return NULL;
+	for (i = c->nrecent; i-- > 0;)
+		if (strcmp(c->recent[i].ts, ts) == 0)
+			return &c->recent[i];
+	return NULL;
+}
+
+/* The users a message names with <@U...> in its text (members or not). */
+static void
+msg_find_mentions(struct edge_team *t, struct edge_msg *m, const json_t *o)
+{
+	const char *text = json_get_str(o, "text"), *p, *end;
+	struct edge_user *u, *found[TEAM_MENTIONS_MAX];
+	char id[64];
+	size_t n = 0, len, i;
+
+	for (p = text; p != NULL && n < TEAM_MENTIONS_MAX;) {
+		p = strstr(p, "<@");
+		if (p == NULL)
+			break;
+		p += 2;
+		end = p + strcspn(p, ">|");
+		len = (size_t)(end - p);
+		if (*end == '\0' || len == 0 || len >= sizeof(id))
+			continue;
+		memcpy(id, p, len);
+		id[len] = '\0';
+		u = edge_team_user(t, id);
+		for (i = 0; u != NULL && i < n; i++)
+			if (found[i] == u)
+				u = NULL;
+		if (u != NULL)
+			found[n++] = u;
+	}
+	free(m->mentions);
+	m->mentions = NULL;
+	m->nmentions = n;
+	if (n > 0) {
+		m->mentions = xreallocarray(NULL, n, sizeof(*m->mentions));
+		memcpy(m->mentions, found, n * sizeof(*found));
+	}
+}
+
+static void
+msg_set(struct edge_team *t, struct edge_msg *m, const json_t *o)
+{
+	free(m->json);
+	m->json = json_dump_compact(o, &m->json_len);
+	msg_find_mentions(t, m, o);
+}
+
+static int
+msg_mentions(const struct edge_msg *m, const struct edge_user *u)
+{
+	size_t i;
+
+	for (i = 0; i < m->nmentions; i++)
+		if (m->mentions[i] == u)
+			return 1;
+	return 0;
+}
+
+/*
+ * Appends message o to c's recent messages, dropping the oldest past
+ * the team's bound, and counts it.  counted: 1 for a new message (it
+ * moves unread counts), 0 when loading a snapshot's history.
+ */
+static struct edge_msg *
+chan_msg_append(struct edge_team *t, struct edge_channel *c, const json_t *o,
+    int counted)
+{
+	const char *ts = json_get_str(o, "ts");
+	struct edge_msg *m;
+	size_t at;
+
+	if (!ts_ok(ts))
+		return NULL;
+	if (chan_msg_find(c, ts) != NULL)
+		return NULL;
+	if (c->nrecent == t->recent_max) {
+		msg_clear(&c->recent[0]);
+		memmove(&c->recent[0], &c->recent[1],
+		    (c->nrecent - 1) * sizeof(*c->recent));
+		c->nrecent--;
+		memset(&c->recent[c->nrecent], 0, sizeof(*c->recent));
+	}
+
+	/* Messages arrive in ts order; a late one still goes in its place. */
+	at = c->nrecent;
+	while (at > 0 && ts_cmp(c->recent[at - 1].ts, ts) > 0)
+		at--;
+	memmove(&c->recent[at + 1], &c->recent[at],
+	    (c->nrecent - at) * sizeof(*c->recent));
+	c->nrecent++;
+	m = &c->recent[at];
+	memset(m, 0, sizeof(*m));
+	util_strlcpy(m->ts, ts, sizeof(m->ts));
+	msg_set(t, m, o);
+	if (counted)
+		m->ord = ++c->msg_ord;
+	else
+		m->ord = c->msg_ord;
+	if (ts_cmp(ts, c->latest) > 0)
+		util_strlcpy(c->latest, ts, sizeof(c->latest));
+	return m;
+}
+
+static void
+chan_msg_remove(struct edge_channel *c, const char *ts)
+{
+	struct edge_msg *m = chan_msg_find(c, ts);
+	size_t i;
+
+	if (m == NULL)
+		return;
+	i = (size_t)(m - c->recent);
+	msg_clear(m);
+	memmove(&c->recent[i], &c->recent[i + 1],
+	    (c->nrecent - i - 1) * sizeof(*c->recent));
+	c->nrecent--;
+	memset(&c->recent[c->nrecent], 0, sizeof(*c->recent));
+}
+
+/* A new message o in c: recent list, unread and mention counts. */
+static void
+team_message_new(struct edge_team *t, struct edge_channel *c, const json_t *o)
+{
+	struct edge_user *from = edge_team_user(t, json_get_str(o, "user"));
+	struct edge_member *mb;
+	struct edge_msg *m;
+	size_t i;
+
+	m = chan_msg_append(t, c, o, 1);
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->nmentions; i++) {
+		if (m->mentions[i] == from)
+			continue;
+		mb = edge_team_member(m->mentions[i], c);
+		if (mb != NULL && mb->read_ord < m->ord)
+			mb->mentions++;
+	}
+
+	/* What one writes, one has read. */
+	if (from != NULL && (mb = edge_team_member(from, c)) != NULL) {
+		mb->read_ord = c->msg_ord;
+		mb->mentions = 0;
+		util_strlcpy(mb->last_read, c->latest, sizeof(mb->last_read));
+	}
+}
+
+/*
+ * A read mark: u has read c up to ts.  The event may say how many
+ * messages stay unread and mention u; otherwise they are counted from
+ * the recent messages.
+ */
+static void
+team_mark(struct edge_member *mb, const char *ts, const json_t *ev)
+{
+	struct edge_channel *c = mb->chan;
+	json_t *v;
+	size_t i;
+	int64_t n = 0;
+
+	util_strlcpy(mb->last_read, ts, sizeof(mb->last_read));
+	v = json_object_get(ev, "unread_count");
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		mb->read_ord = c->msg_ord - json_integer_value(v);
+	} else if (c->nrecent == 0 || ts_cmp(ts, c->latest) >= 0) {
+		mb->read_ord = c->msg_ord;
+	} else if (ts_cmp(ts, c->recent[0].ts) < 0) {
+		/* Older than what is kept: at least all of those unread. */
+		if (mb->read_ord > c->recent[0].ord - 1)
+			mb->read_ord = c->recent[0].ord - 1;
+	} else {
+		for (i = c->nrecent; i-- > 0;)
+			if (ts_cmp(c->recent[i].ts, ts) <= 0)
+				break;
+		mb->read_ord = c->recent[i].ord;
+	}
+
+	v = json_object_get(ev, "mention_count");
+	if (!json_is_integer(v))
+		v = json_object_get(ev, "num_mentions");
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		mb->mentions = json_integer_value(v);
+		return;
+	}
+	for (i = 0; i < c->nrecent; i++)
+		if (c->recent[i].ord > mb->read_ord &&
+		    msg_mentions(&c->recent[i], mb->user))
+			n++;
+	mb->mentions = n;
+}
+
+/* One reaction added or removed on a recent message. */
+static void
+msg_react(struct edge_team *t, struct edge_msg *m, const char *name,
+    const char *user, int add)
+{
+	json_t *o, *rs, *r = NULL, *users, *v;
+	size_t i, j;
+	char err[128];
+
+	o = json_parse_strict(m->json, m->json_len, EDGE_EVENT_MAX,
+	    TEAM_JSON_DEPTH, err, sizeof(err));
+	if (o == NULL)
+		return;
+	rs = json_object_get(o, "reactions");
+	if (!json_is_array(rs)) {
+		rs = json_array();
+		json_object_set_new(o, "reactions", rs);
+	}
+	json_array_foreach(rs, i, r) {
+		if (strcmp(json_get_str(r, "name") ? json_get_str(r, "name") :
+		    "", name) == 0)
+			break;
+	}
+	if (i == json_array_size(rs)) {
+		if (!add)
+			goto done;
+		r = json_pack("{s:s,s:[],s:i}", "name", name, "users", "count",
+		    0);
+		json_array_append_new(rs, r);
+	}
+	users = json_object_get(r, "users");
+	if (!json_is_array(users)) {
+		users = json_array();
+		json_object_set_new(r, "users", users);
+	}
+	json_array_foreach(users, j, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), user) == 0)
+			break;
+	if (add && j == json_array_size(users))
+		json_array_append_new(users, json_string(user));
+	else if (!add && j < json_array_size(users))
+		json_array_remove(users, j);
+	json_object_set_new(r, "count", json_integer(
+	    (json_int_t)json_array_size(users)));
+	if (json_array_size(users) == 0)
+		json_array_remove(rs, i);
+	if (json_array_size(rs) == 0)
+		json_object_del(o, "reactions");
+	msg_set(t, m, o);
+done:
+	json_decref(o);
+}
+
+/* Audience of a change to channel c: everyone if public, else members. */
+static void
+aud_chan(struct edge_audience *a, struct edge_channel *c)
+{
+	if (c->type == EDGE_CHAN_PUBLIC) {
+		a->kind = EDGE_AUD_TEAM;
+	} else {
+		a->kind = EDGE_AUD_CHANNEL;
+		a->chan = c;
+	}
+}
+
+static int
+ev_message(struct edge_team *t, json_t *ev, struct edge_audience *a)
+{
+	struct edge_channel *c = edge_team_channel(t, json_get_str(ev,
+	    "channel"));
+	const char *sub = json_get_str(ev, "subtype");
+	const char *ts, *thread;
+	json_t *m = json_object_get(ev, "message");
+	struct edge_msg *old;
+
+	if (c == NULL)
+		return EDGE_APPLY_BAD;
+	a->kind = EDGE_AUD_CHANNEL;
+	a->chan = c;
+
+	if (sub != NULL && strcmp(sub, "message_changed") == 0) {
+		old = chan_msg_find(c, json_get_str(m, "ts"));
+		if (old != NULL && json_is_object(m))
+			msg_set(t, old, m);
+		return EDGE_APPLY_OK;
+	}
+	if (sub != NULL && strcmp(sub, "message_replied") == 0) {
+		old = chan_msg_find(c, json_get_str(m, "ts"));
+		if (old != NULL && json_is_object(m))
+			msg_set(t, old, m);
+		return EDGE_APPLY_OK;
+	}
+	if (sub != NULL && strcmp(sub, "message_deleted") == 0) {
+		chan_msg_remove(c, json_get_str(ev, "deleted_ts"));
+		return EDGE_APPLY_OK;
+	}
+
+	ts = json_get_str(ev, "ts");
+	if (!ts_ok(ts))
+		return EDGE_APPLY_BAD;
+
+	/* A thread reply stays out of the channel's history and counts. */
+	thread = json_get_str(ev, "thread_ts");
+	if (thread != NULL && strcmp(thread, ts) != 0 &&
+	    (sub == NULL || strcmp(sub, "thread_broadcast") != 0))
+		return EDGE_APPLY_OK;
+
+	if (sub != NULL && strcmp(sub, "channel_topic") == 0)
+		json_object_set_new(c->obj, "topic", json_pack("{s:s?,s:s?}",
+		    "value", json_get_str(ev, "topic"), "creator",
+		    json_get_str(ev, "user")));
+	if (sub != NULL && strcmp(sub, "channel_purpose") == 0)
+		json_object_set_new(c->obj, "purpose", json_pack("{s:s?,s:s?}",
+		    "value", json_get_str(ev, "purpose"), "creator",
+		    json_get_str(ev, "user")));
+
+	team_message_new(t, c, ev);
+	return EDGE_APPLY_OK;
+}
+
+static int
+ev_reaction(struct edge_team *t, json_t *ev, struct edge_audience *a,
+    int add)
+{
+	json_t *item = json_object_get(ev, "item");
+	struct edge_channel *c = edge_team_channel(t, json_get_str(item,
+	    "channel"));
+	const char *name = json_get_str(ev, "reaction");
+	const char *user = json_get_str(ev, "user");
+	struct edge_msg *m;
+
+	if (c == NULL || name == NULL || user == NULL)
+		return EDGE_APPLY_BAD;
+	a->kind = EDGE_AUD_CHANNEL;
+	a->chan = c;
+	m = chan_msg_find(c, json_get_str(item, "ts"));
+	if (m != NULL)
+		msg_react(t, m, name, user, add);
+	return EDGE_APPLY_OK;
+}
+
+/* channel_created, group_joined, im_created, mpim_joined. */
+static int
+ev_chan_new(struct edge_team *t, json_t *ev, struct edge_audience *a,
+    int dflt_type)
+{
+	json_t *o = json_object_get(ev, "channel");
+	struct edge_channel *c;
+	struct edge_user *u;
+
+	c = team_chan_put(t, o, dflt_type);
+	if (c == NULL)
+		return EDGE_APPLY_BAD;
+
+	/* An IM's two people: the event's user and the channel's. */
+	if (c->type == EDGE_CHAN_IM) {
+		if ((u = edge_team_user(t, json_get_str(ev, "user"))) != NULL)
+			team_member_add(u, c);
+		if ((u = edge_team_user(t, json_get_str(o, "user"))) != NULL)
+			team_member_add(u, c);
+	}
+	aud_chan(a, c);
+	return EDGE_APPLY_OK;
+}
+
+/* The channel an event names, by id string or by object with an id. */
+static struct edge_channel *
+ev_chan(struct edge_team *t, json_t *ev)
+{
+	json_t *v = json_object_get(ev, "channel");
+
+	if (json_is_object(v))
+		return edge_team_channel(t, json_get_str(v, "id"));
+	return edge_team_channel(t, json_string_value(v));
+}
+
+static int
+ev_chan_rename(struct edge_team *t, json_t *ev, struct edge_audience *a)
+{
+	struct edge_channel *c = ev_chan(t, ev);
+	const char *name = json_get_str(json_object_get(ev, "channel"),
+	    "name"), *label[1];
+
+	if (c == NULL || name == NULL)
+		return EDGE_APPLY_BAD;
+	free(c->name);
+	c->name = xstrdup(name);
+	json_object_set_new(c->obj, "name", json_string(name));
+	json_object_set_new(c->obj, "name_normalized", json_string(name));
+	if (c->cpl != EDGE_CPL_NONE) {
+		label[0] = c->name;
+		edge_cpl_update(t->cpl, c->cpl, label, 1);
+	}
+	aud_chan(a, c);
+	return EDGE_APPLY_OK;
+}
+
+static int
+ev_chan_archive(struct edge_team *t, json_t *ev, struct edge_audience *a,
+    int archived, int deleted)
+{
+	struct edge_channel *c = ev_chan(t, ev);
+
+	if (c == NULL)
+		return EDGE_APPLY_BAD;
+	aud_chan(a, c);
+	c->archived = archived;
+	if (deleted)
+		c->deleted = 1;
+	json_object_set_new(c->obj, "is_archived", json_boolean(archived));
+	if (c->cpl != EDGE_CPL_NONE)
+		edge_cpl_set_hidden(t->cpl, c->cpl, archived || c->deleted);
+	return EDGE_APPLY_OK;
+}
+
+static int
+ev_member(struct edge_team *t, json_t *ev, struct edge_audience *a, int join)
+{
+	struct edge_channel *c = ev_chan(t, ev);
+	struct edge_user *u = edge_team_user(t, json_get_str(ev, "user"));
+
+	if (c == NULL || u == NULL)
+		return EDGE_APPLY_BAD;
+	if (join)
+		team_member_add(u, c);
+	else
+		team_member_del(u, c);
+	a->kind = EDGE_AUD_CHANNEL;
+	a->chan = c;
+	a->extra = u;
+	return EDGE_APPLY_OK;
+}
+
+static int
+ev_user(struct edge_team *t, json_t *ev, struct edge_audience *a)
+{
+	if (team_user_put(t, json_object_get(ev, "user")) == NULL)
+		return EDGE_APPLY_BAD;
+	a->kind = EDGE_AUD_TEAM;
+	return EDGE_APPLY_OK;
+}
+
+static int
+ev_marked(struct edge_team *t, json_t *ev, struct edge_audience *a)
+{
+	struct edge_channel *c = ev_chan(t, ev);
+	struct edge_user *u = edge_team_user(t, json_get_str(ev, "user"));
+	const char *ts = json_get_str(ev, "ts");
+	struct edge_member *mb;
+
+	if (c == NULL || u == NULL || !ts_ok(ts))
+		return EDGE_APPLY_BAD;
+	a->kind = EDGE_AUD_USER;
+	a->user = u;
+	mb = edge_team_member(u, c);
+	if (mb != NULL)
+		team_mark(mb, ts, ev);
+	return EDGE_APPLY_OK;
+}
+
+static int
+ev_team_change(struct edge_team *t, json_t *ev, struct edge_audience *a)
+{
+	const char *name = json_get_str(ev, "name");
+	const char *domain = json_get_str(ev, "domain");
+
+	if (t->obj == NULL)
+		t->obj = json_object();
+	if (name != NULL)
+		json_object_set_new(t->obj, "name", json_string(name));
+	if (domain != NULL)
+		json_object_set_new(t->obj, "domain", json_string(domain));
+	a->kind = EDGE_AUD_TEAM;
+	return EDGE_APPLY_OK;
+}
+
+/* Applies parsed event ev; fills a. */
+static int
+team_dispatch(struct edge_team *t, json_t *ev, struct edge_audience *a)
+{
+	const char *type = json_get_str(ev, "type");
+	struct edge_channel *c;
+
+	if (type == NULL)
+		return EDGE_APPLY_BAD;
+	if (strcmp(type, "message") == 0)
+		return ev_message(t, ev, a);
+	if (strcmp(type, "reaction_added") == 0)
+		return ev_reaction(t, ev, a, 1);
+	if (strcmp(type, "reaction_removed") == 0)
+		return ev_reaction(t, ev, a, 0);
+	if (strcmp(type, "channel_created") == 0)
+		return ev_chan_new(t, ev, a, EDGE_CHAN_PUBLIC);
+	if (strcmp(type, "group_joined") == 0)
+		return ev_chan_new(t, ev, a, EDGE_CHAN_PRIVATE);
+	if (strcmp(type, "im_created") == 0)
+		return ev_chan_new(t, ev, a, EDGE_CHAN_IM);
+	if (strcmp(type, "mpim_joined") == 0)
+		return ev_chan_new(t, ev, a, EDGE_CHAN_MPIM);
+	if (strcmp(type, "channel_rename") == 0 ||
+	    strcmp(type, "group_rename") == 0)
+		return ev_chan_rename(t, ev, a);
+	if (strcmp(type, "channel_archive") == 0 ||
+	    strcmp(type, "group_archive") == 0)
+		return ev_chan_archive(t, ev, a, 1, 0);
+	if (strcmp(type, "channel_unarchive") == 0 ||
+	    strcmp(type, "group_unarchive") == 0)
+		return ev_chan_archive(t, ev, a, 0, 0);
+	if (strcmp(type, "channel_deleted") == 0 ||
+	    strcmp(type, "group_deleted") == 0)
+		return ev_chan_archive(t, ev, a, 1, 1);
+	if (strcmp(type, "member_joined_channel") == 0)
+		return ev_member(t, ev, a, 1);
+	if (strcmp(type, "member_left_channel") == 0)
+		return ev_member(t, ev, a, 0);
+	if (strcmp(type, "user_change") == 0 || strcmp(type, "team_join") == 0)
+		return ev_user(t, ev, a);
+	if (strcmp(type, "channel_marked") == 0 ||
+	    strcmp(type, "group_marked") == 0 ||
+	    strcmp(type, "im_marked") == 0 ||
+	    strcmp(type, "mpim_marked") == 0)
+		return ev_marked(t, ev, a);
+	if (strcmp(type, "team_rename") == 0 ||
+	    strcmp(type, "team_domain_change") == 0)
+		return ev_team_change(t, ev, a);
+	if (strcmp(type, "tombstone") == 0) {
+		/* A deleted message's event, replayed: nobody sees it. */
+		if ((c = ev_chan(t, ev)) != NULL)
+			chan_msg_remove(c, json_get_str(ev, "ts"));
+		return EDGE_APPLY_OK;
+	}
+
+	/* Anything else: a named channel's audience, else the team's. */
+	if ((c = ev_chan(t, ev)) != NULL)
+		aud_chan(a, c);
+	else
+		a->kind = EDGE_AUD_TEAM;
+	return EDGE_APPLY_OK;
+}
+
+int
+edge_team_apply(struct edge_team *t, uint64_t seq, const char *json,
+    size_t len, struct edge_audience *aud)
+{
+	struct edge_audience dummy;
+	char err[128];
+	json_t *ev;
+	int r;
+
+	if (aud == NULL)
+		aud = &dummy;
+	memset(aud, 0, sizeof(*aud));
+	if (!t->ready || t->stale)
+		return EDGE_APPLY_GAP;
+	if (seq <= t->seq)
+		return EDGE_APPLY_OLD;
+	if (seq != t->seq + 1) {
+		t->stale = 1;
+		return EDGE_APPLY_GAP;
+	}
+	t->seq = seq;
+
+	ev = json_parse_strict(json, len, EDGE_EVENT_MAX, TEAM_JSON_DEPTH, err,
+	    sizeof(err));
+	if (ev == NULL || !json_is_object(ev)) {
+		json_decref(ev);
+		return EDGE_APPLY_BAD;
+	}
+	r = team_dispatch(t, ev, aud);
+	if (r != EDGE_APPLY_OK)
+		memset(aud, 0, sizeof(*aud));
+	json_decref(ev);
+	return r;
+}
+
+int
+edge_team_apply_ephemeral(struct edge_team *t, const char *json, size_t len,
+    struct edge_audience *aud)
+{
+	struct edge_audience dummy;
+	const char *type, *p;
+	struct edge_channel *c;
+	struct edge_user *u;
+	json_t *ev, *users, *v;
+	char err[128];
+	size_t i;
+
+	if (aud == NULL)
+		aud = &dummy;
+	memset(aud, 0, sizeof(*aud));
+	ev = json_parse_strict(json, len, EDGE_EVENT_MAX, TEAM_JSON_DEPTH, err,
+	    sizeof(err));
+	if (ev == NULL || !json_is_object(ev) ||
+	    (type = json_get_str(ev, "type")) == NULL) {
+		json_decref(ev);
+		return EDGE_APPLY_BAD;
+	}
+
+	if (strcmp(type, "presence_change") == 0) {
+		p = json_get_str(ev, "presence");
+		users = json_object_get(ev, "users");
+		if (!json_is_array(users)) {
+			users = json_array();
+			json_array_append(users, json_object_get(ev, "user"));
+		} else {
+			json_incref(users);
+		}
+		json_array_foreach(users, i, v) {
+			u = edge_team_user(t, json_string_value(v));
+			if (u != NULL && p != NULL)
+				u->presence = strcmp(p, "active") == 0 ?
+				    EDGE_PRESENCE_ACTIVE : EDGE_PRESENCE_AWAY;
+		}
+		json_decref(users);
+		aud->kind = EDGE_AUD_TEAM;
+	} else if ((c = ev_chan(t, ev)) != NULL) {
+		aud->kind = EDGE_AUD_CHANNEL;
+		aud->chan = c;
+	} else if ((u = edge_team_user(t, json_get_str(ev, "user"))) != NULL &&
+	    json_object_get(ev, "channel") == NULL) {
+		aud->kind = EDGE_AUD_TEAM;
+	} else {
+		json_decref(ev);
+		return EDGE_APPLY_BAD;
+	}
+	json_decref(ev);
+	return EDGE_APPLY_OK;
+}
+
+int
+edge_team_snapshot_begin(struct edge_team *t, const char *epoch, uint64_t seq,
+    const char *team_json, size_t len, const char **err)
+{
+	char perr[128];
+	json_t *o;
+
+	team_clear(t);
+	if (epoch == NULL || epoch[0] == '\0' ||
+	    strlen(epoch) >= sizeof(t->epoch)) {
+		*err = "bad epoch";
+		return -1;
+	}
+	o = json_parse_strict(team_json, len, EDGE_EVENT_MAX, TEAM_JSON_DEPTH,
+	    perr, sizeof(perr));
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		*err = "bad team object";
+		return -1;
+	}
+	t->obj = o;
+	util_strlcpy(t->epoch, epoch, sizeof(t->epoch));
+	t->seq = seq;
+	return 0;
+}
+
+/* {"channel":C,"members":[{"user":U,"last_read":ts,...}|"U",...]} */
+static int
+snap_members(struct edge_team *t, json_t *rec)
+{
+	struct edge_channel *c = ev_chan(t, rec);
+	json_t *list = json_object_get(rec, "members"), *m, *v;
+	struct edge_member *mb;
+	struct edge_user *u;
+	const char *lr;
+	size_t i;
+
+	if (c == NULL || !json_is_array(list))
+		return -1;
+	json_array_foreach(list, i, m) {
+		if (json_is_string(m)) {
+			u = edge_team_user(t, json_string_value(m));
+			if (u != NULL)
+				team_member_add(u, c);
+			continue;
+		}
+		u = edge_team_user(t, json_get_str(m, "user"));
+		if (u == NULL)
+			continue;
+		team_member_add(u, c);
+		mb = edge_team_member(u, c);
+		lr = json_get_str(m, "last_read");
+		if (ts_ok(lr))
+			util_strlcpy(mb->last_read, lr, sizeof(mb->last_read));
+		v = json_object_get(m, "unread_count");
+		if (json_is_integer(v) && json_integer_value(v) >= 0)
+			mb->read_ord = c->msg_ord - json_integer_value(v);
+		v = json_object_get(m, "mention_count");
+		if (json_is_integer(v) && json_integer_value(v) >= 0)
+			mb->mentions = json_integer_value(v);
+	}
+	return 0;
+}
+
+/* {"channel":C,"messages":[oldest..newest]} */
+static int
+snap_messages(struct edge_team *t, json_t *rec)
+{
+	struct edge_channel *c = ev_chan(t, rec);
+	json_t *list = json_object_get(rec, "messages"), *m;
+	size_t i;
+
+	if (c == NULL || !json_is_array(list))
+		return -1;
+	json_array_foreach(list, i, m)
+		if (json_is_object(m))
+			chan_msg_append(t, c, m, 0);
+	return 0;
+}
+
+/* {"user":U,"presence":"active"|"away"} */
+static int
+snap_presence(struct edge_team *t, json_t *rec)
+{
+	struct edge_user *u = edge_team_user(t, json_get_str(rec, "user"));
+	const char *p = json_get_str(rec, "presence");
+
+	if (u == NULL || p == NULL)
+		return -1;
+	u->presence = strcmp(p, "active") == 0 ? EDGE_PRESENCE_ACTIVE :
+	    EDGE_PRESENCE_AWAY;
+	return 0;
+}
+
+int
+edge_team_snapshot_part(struct edge_team *t, int kind, const char *json,
+    size_t len, const char **err)
+{
+	char perr[128];
+	json_t *list, *rec;
+	size_t i;
+	int bad = 0;
+
+	if (t->obj == NULL || t->ready) {
+		*err = "snapshot part outside a snapshot";
+		return -1;
+	}
+	if (kind < EDGE_SNAP_USERS || kind > EDGE_SNAP_MESSAGES) {
+		*err = "unknown snapshot part";
+		return -1;
+	}
+	list = json_parse_strict(json, len, EDGE_PART_MAX, TEAM_JSON_DEPTH,
+	    perr, sizeof(perr));
+	if (list == NULL || !json_is_array(list)) {
+		json_decref(list);
+		*err = "snapshot part is not a JSON array";
+		return -1;
+	}
+	json_array_foreach(list, i, rec) {
+		if (!json_is_object(rec)) {
+			bad++;
+			continue;
+		}
+		switch (kind) {
+		case EDGE_SNAP_USERS:
+			bad += team_user_put(t, rec) == NULL;
+			break;
+		case EDGE_SNAP_CHANNELS:
+			bad += team_chan_put(t, rec, EDGE_CHAN_PUBLIC) == NULL;
+			break;
+		case EDGE_SNAP_MEMBERS:
+			bad += snap_members(t, rec) == -1;
+			break;
+		case EDGE_SNAP_PRESENCE:
+			bad += snap_presence(t, rec) == -1;
+			break;
+		case EDGE_SNAP_MESSAGES:
+			bad += snap_messages(t, rec) == -1;
+			break;
+		default:
+			break;
+		}
+	}
+	json_decref(list);
+	if (bad > 0) {
+		*err = "snapshot part holds malformed records";
+		return -1;
+	}
+	return 0;
+}
+
+int
+edge_team_snapshot_end(struct edge_team *t, const char **err)
+{
+	if (t->obj == NULL) {
+		*err = "snapshot end without a beginning";
+		return -1;
+	}
+	t->ready = 1;
+	t->stale = 0;
+	return 0;
+}
+
+size_t
+edge_team_memory(const struct edge_team *t)
+{
+	size_t n, i, j;
+
+	n = malloc_usable_size((void *)t) + malloc_usable_size(t->id) +
+	    malloc_usable_size(t->users) + malloc_usable_size(t->chans) +
+	    edge_cpl_memory(t->cpl);
+	for (i = 0; i < t->nusers; i++) {
+		const struct edge_user *u = t->users[i];
+
+		n += malloc_usable_size((void *)u) + malloc_usable_size(u->id) +
+		    malloc_usable_size(u->name) +
+		    malloc_usable_size(u->real_name) +
+		    malloc_usable_size(u->display_name) +
+		    malloc_usable_size(u->json) + malloc_usable_size(u->chans);
+	}
+	for (i = 0; i < t->nchans; i++) {
+		const struct edge_channel *c = t->chans[i];
+
+		n += malloc_usable_size((void *)c) + malloc_usable_size(c->id) +
+		    malloc_usable_size(c->name) +
+		    malloc_usable_size(c->members) +
+		    malloc_usable_size(c->recent);
+		/* The conversation object: its dumped size, roughly twice. */
+		if (c->obj != NULL) {
+			char *d = json_dump_compact(c->obj, NULL);
+
+			n += 2 * strlen(d);
+			free(d);
+		}
+		for (j = 0; j < c->nmembers; j++)
+			n += malloc_usable_size(c->members[j]);
+		for (j = 0; j < c->nrecent; j++)
+			n += malloc_usable_size(c->recent[j].json) +
+			    malloc_usable_size(c->recent[j].mentions);
+	}
+	return n;
+}
+
+/* Autocomplete: the context of one query. */
+struct team_cq {
+	const struct edge_team *t;
+	const struct edge_user *asker;
+	const struct edge_channel *chan; /* may be NULL */
+};
+
+static int
+cq_visible(void *ctx, void *obj, int kind)
+{
+	struct team_cq *q = ctx;
+
+	if (kind == EDGE_CPL_CHANNEL)
+		return edge_team_can_see(q->asker, obj);
+	return 1;
+}
+
+static int
+cq_is_pref(void *ctx, void *obj, int kind)
+{
+	struct team_cq *q = ctx;
+
+	if (kind == EDGE_CPL_CHANNEL)
+		return edge_team_member(q->asker, obj) != NULL;
+	return q->chan != NULL && edge_team_member(obj, q->chan) != NULL;
+}
+
+/* The channel's members, then the asker's channels. */
+static uint32_t
+cq_pref_at(void *ctx, size_t i)
+{
+	struct team_cq *q = ctx;
+	size_t nm = q->chan != NULL ? q->chan->nmembers : 0;
+
+	if (i < nm)
+		return q->chan->members[i]->user->cpl;
+	return q->asker->chans[i - nm]->chan->cpl;
+}
+
+static char *
+team_error(const char *error, size_t *len)
+{
+	json_t *o = json_slack_error(error);
+	char *s = json_dump_compact(o, len);
+
+	json_decref(o);
+	return s;
+}
+
+char *
+edge_team_complete(struct edge_team *t, const struct edge_user *asker,
+    const char *chan_id, const char *text, size_t tlen, unsigned kinds,
+    size_t limit, size_t *len)
+{
+	struct edge_cpl_hit hits[EDGE_CPL_LIMIT_MAX];
+	struct edge_cpl_query q;
+	struct team_cq cq;
+	json_t *res, *list, *o;
+	ssize_t n, i;
+	char *s;
+
+	memset(&cq, 0, sizeof(cq));
+	cq.t = t;
+	cq.asker = asker;
+	if (chan_id != NULL && chan_id[0] != '\0') {
+		cq.chan = edge_team_channel(t, chan_id);
+		if (cq.chan == NULL || !edge_team_can_see(asker, cq.chan))
+			return team_error("channel_not_found", len);
+	}
+
+	memset(&q, 0, sizeof(q));
+	q.text = text;
+	q.len = tlen;
+	q.kinds = kinds;
+	q.limit = limit;
+	q.visible = cq_visible;
+	q.is_pref = cq_is_pref;
+	q.pref_at = cq_pref_at;
+	q.npref = (cq.chan != NULL ? cq.chan->nmembers : 0) + asker->nchans;
+	q.ctx = &cq;
+	n = edge_cpl_query(t->cpl, &q, hits, EDGE_CPL_LIMIT_MAX);
+	if (n < 0)
+		return team_error("invalid_query", len);
+
+	res = json_slack_ok();
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		if (hits[i].kind == EDGE_CPL_USER) {
+			const struct edge_user *u = hits[i].obj;
+
+			o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:b}", "type",
+			    "user", "id", u->id, "name", u->name, "real_name",
+			    u->real_name, "display_name", u->display_name,
+			    "is_bot", u->is_bot, "preferred",
+			    hits[i].rank == 0);
+		} else {
+			const struct edge_channel *c = hits[i].obj;
+
+			o = json_pack("{s:s,s:s,s:s,s:b,s:b,s:b}", "type",
+			    "channel", "id", c->id, "name", c->name,
+			    "is_private", c->type != EDGE_CHAN_PUBLIC,
+			    "is_archived", c->archived, "preferred",
+			    hits[i].rank == 0);
+		}
+		json_array_append_new(list, o);
+	}
+	json_object_set_new(res, "results", list);
+	s = json_dump_compact(res, len);
+	json_decref(res);
+	return s;
+}
