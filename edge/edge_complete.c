@@ -112,6 +112,8 @@ cpl_lists_clear(struct edge_cpl *c)
 {
 	size_t i;
 
+	if (c->nlists == 0)
+		return;
 	for (i = 0; i < CPL_LISTS_SLOTS; i++) {
 		free(c->lists[i].v);
 		memset(&c->lists[i], 0, sizeof(c->lists[i]));
@@ -561,10 +563,12 @@ cpl_list_get(struct edge_cpl *c, size_t lo, size_t hi)
 	/* Keep the memory of the lists bounded by the size of main. */
 	if (c->list_elems + (hi - lo) > 2 * c->nmain + 65536)
 		cpl_lists_clear(c);
-	free(l->v);
-	if (l->v != NULL)
+	if (l->v != NULL) {
 		c->nlists--;
-	c->list_elems -= l->v != NULL ? l->n : 0;
+		c->list_elems -= l->n;
+		free(l->v);
+		l->v = NULL;
+	}
 
 	/* Ordinals of the range's entries, sorted, without repeats. */
 	ords = xreallocarray(NULL, hi - lo, sizeof(*ords));

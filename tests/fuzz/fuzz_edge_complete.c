@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: autocomplete queries (edge_cpl_query) on a small
- * index, and names added to it.  The first byte picks the mode:
+ * index made for each input, and names added to it.  The first byte picks the mode:
  *
  *   even  the rest is a query against a fixed index
  *   odd   the rest becomes a user's name; a query made of that same
@@ -25,7 +25,6 @@ static const char *names[][3] = {
     {"general", NULL, NULL},
 };
 
-static struct edge_cpl *idx;
 
 static int
 pref_odd(void *ctx, void *obj, int kind)
@@ -41,19 +40,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *labels[3];
 	char *name, *folded;
 	size_t i, nw = 0;
+	struct edge_cpl *idx;
 	ssize_t n;
 	uint32_t e;
 	int found = 0;
 
-	if (idx == NULL) {
-		idx = edge_cpl_new();
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			edge_cpl_add(idx, i == 6 ? EDGE_CPL_CHANNEL :
-			    EDGE_CPL_USER, names[i][0], names[i], 3,
-			    (void *)(uintptr_t)(i + 1));
-	}
 	if (size == 0)
 		return 0;
+
+	/* A fresh index each time, so that every run frees what it took. */
+	idx = edge_cpl_new();
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		edge_cpl_add(idx, i == 6 ? EDGE_CPL_CHANNEL : EDGE_CPL_USER,
+		    names[i][0], names[i], 3, (void *)(uintptr_t)(i + 1));
 
 	memset(&q, 0, sizeof(q));
 	q.text = (const char *)data + 1;
@@ -66,6 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = edge_cpl_query(idx, &q, hits, EDGE_CPL_LIMIT_MAX);
 		if (n > (ssize_t)EDGE_CPL_LIMIT_MAX)
 			abort();
+		edge_cpl_free(idx);
 		return 0;
 	}
 
@@ -90,6 +90,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	free(folded);
 	edge_cpl_remove(idx, e);
+	edge_cpl_free(idx);
 	free(name);
 	return 0;
 }
