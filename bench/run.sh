@@ -9,7 +9,8 @@ ulimit -n 20000 2>/dev/null || true
 export QUICK=${QUICK:-}
 
 # One script per scenario, run in this order when present.
-scenarios=(store.sh spoa.sh health.sh idle-memory.sh tokens.sh rtm.sh fanout.sh)
+scenarios=(store.sh spoa.sh health.sh idle-memory.sh tokens.sh rtm.sh fanout.sh
+	edge.sh)
 rc=0
 for s in "${scenarios[@]}"; do
 	[ -f "bench/$s" ] || continue

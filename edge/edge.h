@@ -74,12 +74,15 @@ struct edge_cpl_hit {
 
 /*
  * A query.  kinds is a mask of edge_cpl_kind.  visible() (may be NULL)
- * returns 0 to leave an entry out.  Preferred entries rank 0, the rest
- * 1: is_pref() (may be NULL) says whether an entry is preferred, and
- * pref_at(ctx, i) for i < npref (may be NULL) lists the entries that
- * may be, so that a small preferred set (a channel's members) is looked
- * at directly instead of searched for.  Hidden entries (deactivated
- * users, archived channels) are left out unless include_hidden is set.
+ * is asked about entries of visible_kinds only, and returns 0 to leave
+ * one out.  Preferred entries rank 0, the rest 1: pref[0..1] are arrays
+ * of npref[0..1] entry numbers (EDGE_CPL_NONE allowed) that are
+ * preferred, and is_pref() (may be NULL) says the same about one entry;
+ * both must agree.  The index looks at short lists whole, marks the
+ * entries of longer ones, and asks is_pref() when the lists are too long
+ * to go through for every query (a channel of the whole team).  Hidden
+ * entries (deactivated users, archived channels) are left out unless
+ * include_hidden is set.
  */
 struct edge_cpl_query {
 	const char *text;
@@ -88,9 +91,10 @@ struct edge_cpl_query {
 	size_t limit;
 	int include_hidden;
 	int (*visible)(void *ctx, void *obj, int kind);
+	unsigned visible_kinds;
 	int (*is_pref)(void *ctx, void *obj, int kind);
-	uint32_t (*pref_at)(void *ctx, size_t i);
-	size_t npref;
+	const uint32_t *pref[2];
+	size_t npref[2];
 	void *ctx;
 };
 
@@ -157,6 +161,7 @@ struct edge_user {
 	int presence;
 	uint32_t cpl;          /* autocomplete entry */
 	struct edge_member **chans; /* memberships, sorted by channel id */
+	uint32_t *chan_cpl;         /* their channels' autocomplete entries */
 	size_t nchans, chans_cap;
 };
 
@@ -185,6 +190,7 @@ struct edge_channel {
 	json_t *obj; /* the conversation object, without per-user fields */
 	uint32_t cpl;
 	struct edge_member **members; /* sorted by user id */
+	uint32_t *member_cpl;         /* their users' autocomplete entries */
 	size_t nmembers, members_cap;
 	struct edge_msg *recent; /* oldest first, at most team recent_max */
 	size_t nrecent;

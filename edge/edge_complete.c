@@ -36,6 +36,7 @@
 #define CPL_SIDE_MIN   1024 /* side keys always allowed before a merge */
 #define CPL_LISTS_SLOTS 4096 /* walk lists kept (hash slots) */
 #define CPL_WORDS_MAX  64   /* query words looked at */
+#define CPL_MARK_MAX   32768 /* preferred entries marked per query */
 
 struct cpl_entry {
 	char *id;
@@ -44,7 +45,6 @@ struct cpl_entry {
 	uint32_t gen;
 	uint32_t merged_gen; /* gen at the last merge; ord valid if equal */
 	uint32_t ord;
-	uint32_t stamp; /* last query that looked at it */
 	uint16_t nkeys;
 	uint8_t kind; /* 0 for a free slot */
 	uint8_t hidden;
@@ -80,7 +80,27 @@ struct edge_cpl {
 	struct cpl_list *lists; /* CPL_LISTS_SLOTS slots */
 	size_t nlists, list_elems;
 
+	/*
+	 * Per entry, dense so that a walk over many entries stays in the
+	 * caches: kind and state bits, the last query that looked at the
+	 * entry, the last query that marked it preferred.
+	 */
+	uint8_t *hot;
+	uint32_t *seen;
+	uint32_t *pref;
+	uint64_t *sig; /* cpl_sig() of its words: a filter before the blob */
 	uint32_t stamp;
+};
+
+#define HOT_KIND    3 /* enum edge_cpl_kind; 0 for a free slot */
+#define HOT_HIDDEN  4
+#define HOT_CHANGED 8 /* relabelled since the last merge */
+
+/* How a run knows which entries are preferred. */
+enum {
+	PM_ASK,     /* the is_pref callback */
+	PM_STAMPED, /* c->pref[e] == c->stamp */
+	PM_SEEN,    /* all were taken from the lists: the rest are not */
 };
 
 struct cpl_cand {
@@ -90,6 +110,8 @@ struct cpl_cand {
 
 struct cpl_run {
 	struct edge_cpl *c;
+	int pmode;
+	uint64_t need; /* sig bits every match has */
 	const struct edge_cpl_query *q;
 	char *words[CPL_WORDS_MAX];
 	size_t wlen[CPL_WORDS_MAX];
@@ -139,6 +161,10 @@ edge_cpl_free(struct edge_cpl *c)
 	free(c->lists);
 	free(c->garbage);
 	free(c->ents);
+	free(c->hot);
+	free(c->seen);
+	free(c->pref);
+	free(c->sig);
 	free(c->free_ents);
 	free(c->main);
 	free(c->side);
@@ -190,6 +216,25 @@ cpl_blob(const char *const *labels, size_t nlabels, uint16_t *nkeys)
 	return blob;
 }
 
+/*
+ * The signature of a word: a bit for its first byte and one for its
+ * first two.  An entry's signature is that of all its words, so an entry
+ * whose signature lacks a query word's bits cannot match it.
+ */
+static uint64_t
+cpl_sig(const char *w)
+{
+	const unsigned char *u = (const unsigned char *)w;
+	uint64_t s;
+
+	if (u[0] == '\0')
+		return 0;
+	s = 1ull << (u[0] % 32);
+	if (u[1] != '\0')
+		s |= 1ull << (32 + (u[0] * 31u + u[1]) % 32);
+	return s;
+}
+
 /* The first word of entry x's blob (after its sort key). */
 static const char *
 cpl_first_word(const struct cpl_entry *x)
@@ -204,6 +249,7 @@ cpl_side_push(struct edge_cpl *c, uint32_t e)
 	const char *w = cpl_first_word(x);
 	uint16_t i;
 
+	c->sig[e] = 0;
 	for (i = 0; i < x->nkeys; i++) {
 		if (c->nside == c->side_cap) {
 			c->side_cap = c->side_cap ? c->side_cap * 2 : 64;
@@ -214,6 +260,7 @@ cpl_side_push(struct edge_cpl *c, uint32_t e)
 		c->side[c->nside].e = e;
 		c->side[c->nside].gen = x->gen;
 		c->nside++;
+		c->sig[e] |= cpl_sig(w);
 		w += strlen(w) + 1;
 	}
 }
@@ -232,11 +279,20 @@ edge_cpl_add(struct edge_cpl *c, int kind, const char *id,
 			c->ents_cap = c->ents_cap ? c->ents_cap * 2 : 256;
 			c->ents = xreallocarray(c->ents, c->ents_cap,
 			    sizeof(*c->ents));
+			c->hot = xreallocarray(c->hot, c->ents_cap, 1);
+			c->seen = xreallocarray(c->seen, c->ents_cap,
+			    sizeof(*c->seen));
+			c->pref = xreallocarray(c->pref, c->ents_cap,
+			    sizeof(*c->pref));
+			c->sig = xreallocarray(c->sig, c->ents_cap,
+			    sizeof(*c->sig));
 		}
 		e = (uint32_t)c->nents++;
 		c->ents[e].gen = 0;
-		c->ents[e].stamp = 0;
 	}
+	c->seen[e] = 0;
+	c->pref[e] = 0;
+	c->hot[e] = (uint8_t)(kind & HOT_KIND) | HOT_CHANGED;
 
 	x = &c->ents[e];
 	x->id = xstrdup(id);
@@ -277,14 +333,20 @@ edge_cpl_update(struct edge_cpl *c, uint32_t e, const char *const *labels,
 	x = &c->ents[e];
 	cpl_retire(c, x);
 	x->blob = cpl_blob(labels, nlabels, &x->nkeys);
+	c->hot[e] |= HOT_CHANGED;
 	cpl_side_push(c, e);
 }
 
 void
 edge_cpl_set_hidden(struct edge_cpl *c, uint32_t e, int hidden)
 {
-	if (e < c->nents && c->ents[e].kind != 0)
-		c->ents[e].hidden = hidden != 0;
+	if (e >= c->nents || c->ents[e].kind == 0)
+		return;
+	c->ents[e].hidden = hidden != 0;
+	if (hidden)
+		c->hot[e] |= HOT_HIDDEN;
+	else
+		c->hot[e] &= (uint8_t)~HOT_HIDDEN;
 }
 
 void
@@ -301,6 +363,7 @@ edge_cpl_remove(struct edge_cpl *c, uint32_t e)
 	x->obj = NULL;
 	x->kind = 0;
 	x->nkeys = 0;
+	c->hot[e] = 0;
 	if (c->nfree == c->free_cap) {
 		c->free_cap = c->free_cap ? c->free_cap * 2 : 64;
 		c->free_ents = xreallocarray(c->free_ents, c->free_cap,
@@ -396,6 +459,7 @@ cpl_merge(struct edge_cpl *c)
 	for (i = 0; i < no; i++) {
 		c->ents[order[i]].ord = (uint32_t)i;
 		c->ents[order[i]].merged_gen = c->ents[order[i]].gen;
+		c->hot[order[i]] &= (uint8_t)~HOT_CHANGED;
 	}
 	free(order);
 	cpl_lists_clear(c);
@@ -493,36 +557,40 @@ cpl_matches(const struct cpl_run *r, const struct cpl_entry *x)
  * Looks at entry e once per query.  Returns its rank (0 or 1) when it
  * is a result, -1 otherwise.  known_pref: 1 when e comes from the
  * preferred list, -1 when the caller knows it is not preferred (already
- * taken from that list), 0 to ask.
+ * taken from that list), 0 to ask.  from_key: e was found through a
+ * live key that starts with the probe, so a one-word query matches it.
  */
 static int
-cpl_consider(struct cpl_run *r, uint32_t e, int known_pref)
+cpl_consider(struct cpl_run *r, uint32_t e, int known_pref, int from_key)
 {
 	struct edge_cpl *c = r->c;
 	const struct edge_cpl_query *q = r->q;
-	struct cpl_entry *x;
-	int rank;
+	int rank, kind;
 
-	if (e >= c->nents)
+	if (e >= c->nents || c->seen[e] == c->stamp)
 		return -1;
-	x = &c->ents[e];
-	if (x->stamp == c->stamp)
+	c->seen[e] = c->stamp;
+	kind = c->hot[e] & HOT_KIND;
+	if (kind == 0 || (q->kinds & (unsigned)kind) == 0)
 		return -1;
-	x->stamp = c->stamp;
-	if (x->kind == 0 || (q->kinds & x->kind) == 0)
+	if ((c->hot[e] & HOT_HIDDEN) && !q->include_hidden)
 		return -1;
-	if (x->hidden && !q->include_hidden)
+	if (!(from_key && r->nwords == 1) && ((c->sig[e] & r->need) !=
+	    r->need || !cpl_matches(r, &c->ents[e])))
 		return -1;
-	if (!cpl_matches(r, x))
-		return -1;
-	if (q->visible != NULL && !q->visible(q->ctx, x->obj, x->kind))
+	if (q->visible != NULL && (q->visible_kinds & (unsigned)kind) &&
+	    !q->visible(q->ctx, c->ents[e].obj, kind))
 		return -1;
 	if (known_pref > 0)
 		rank = 0;
-	else if (known_pref < 0 || q->is_pref == NULL)
+	else if (known_pref < 0 || r->pmode == PM_SEEN)
 		rank = 1;
+	else if (r->pmode == PM_STAMPED)
+		rank = c->pref[e] == c->stamp ? 0 : 1;
+	else if (q->is_pref != NULL)
+		rank = q->is_pref(q->ctx, c->ents[e].obj, kind) ? 0 : 1;
 	else
-		rank = q->is_pref(q->ctx, x->obj, x->kind) ? 0 : 1;
+		rank = 1;
 
 	if (r->ncands == r->cands_cap) {
 		r->cands_cap = r->cands_cap ? r->cands_cap * 2 : 64;
@@ -641,24 +709,41 @@ cpl_collect_main(struct cpl_run *r, size_t lo, size_t hi, size_t limit)
 	struct edge_cpl *c = r->c;
 	const struct edge_cpl_query *q = r->q;
 	const struct cpl_list *l;
-	size_t i, r0 = 0, r1 = 0, want;
-	int from_list = 0, rank;
+	size_t i, j, r0 = 0, r1 = 0, want, live, walk, npref;
+	int rank, open;
 
 	if (hi - lo <= CPL_SCAN_MAX) {
 		for (i = lo; i < hi; i++)
 			if (cpl_key_live(c, &c->main[i]))
-				cpl_consider(r, c->main[i].e, 0);
+				cpl_consider(r, c->main[i].e, 0, 1);
 		return;
 	}
 
 	l = cpl_list_get(c, lo, hi);
 
-	/* A short preferred list is looked at whole, before the walk. */
-	if (q->pref_at != NULL && q->npref <= l->n) {
-		for (i = 0; i < q->npref; i++)
-			if (cpl_consider(r, q->pref_at(q->ctx, i), 1) == 0)
-				r0++;
-		from_list = 1;
+	/*
+	 * Preferred entries: a short list is looked at whole before the
+	 * walk.  Otherwise the walk meets them, about limit * N / npref
+	 * steps to find limit of them, and knows them by a mark set from
+	 * the lists, or by asking when the lists are too long to mark.
+	 */
+	npref = q->npref[0] + q->npref[1];
+	live = c->nents - c->nfree;
+	walk = npref > 0 ? limit * live / npref : l->n;
+	if (walk > l->n)
+		walk = l->n;
+	if (npref > 0 && npref <= walk) {
+		for (j = 0; j < 2; j++)
+			for (i = 0; i < q->npref[j]; i++)
+				if (cpl_consider(r, q->pref[j][i], 1, 0) == 0)
+					r0++;
+		r->pmode = PM_SEEN;
+	} else if (npref > 0 && npref <= CPL_MARK_MAX) {
+		for (j = 0; j < 2; j++)
+			for (i = 0; i < q->npref[j]; i++)
+				if (q->pref[j][i] < c->nents)
+					c->pref[q->pref[j][i]] = c->stamp;
+		r->pmode = PM_STAMPED;
 	}
 
 	/*
@@ -666,14 +751,14 @@ cpl_collect_main(struct cpl_run *r, size_t lo, size_t hi, size_t limit)
 	 * rank still open is full.
 	 */
 	want = limit > r0 ? limit - r0 : 0;
+	open = r->pmode == PM_STAMPED ||
+	    (r->pmode == PM_ASK && q->is_pref != NULL);
 	for (i = 0; i < l->n; i++) {
-		const struct cpl_entry *x = &c->ents[l->v[i]];
-
-		if (from_list ? r1 >= want : r0 >= limit)
+		if (open ? r0 >= limit : r1 >= want)
 			break;
-		if (x->gen != x->merged_gen)
-			continue; /* changed since the merge: in side */
-		rank = cpl_consider(r, l->v[i], from_list ? -1 : 0);
+		if (c->hot[l->v[i]] & HOT_CHANGED)
+			continue; /* relabelled since the merge: in side */
+		rank = cpl_consider(r, l->v[i], 0, 1);
 		if (rank == 0)
 			r0++;
 		else if (rank == 1)
@@ -709,17 +794,20 @@ edge_cpl_query(struct edge_cpl *c, const struct edge_cpl_query *q,
 	memset(&r, 0, sizeof(r));
 	r.c = c;
 	r.q = q;
+	r.pmode = PM_ASK;
 	cpl_split(&r, folded);
 	for (i = 1; i < r.nwords; i++)
 		if (r.wlen[i] > r.wlen[best])
 			best = i;
 	probe = r.words[best];
 	plen = r.wlen[best];
+	for (i = 0; i < r.nwords; i++)
+		r.need |= cpl_sig(r.words[i]);
 
 	cpl_prepare(c);
 	if (++c->stamp == 0) {
-		for (i = 0; i < c->nents; i++)
-			c->ents[i].stamp = 0;
+		memset(c->seen, 0, c->nents * sizeof(*c->seen));
+		memset(c->pref, 0, c->nents * sizeof(*c->pref));
 		c->stamp = 1;
 	}
 
@@ -732,7 +820,7 @@ edge_cpl_query(struct edge_cpl *c, const struct edge_cpl_query *q,
 	hi = cpl_prefix_end(c->side, c->nside, lo, probe, plen);
 	for (i = lo; i < hi; i++)
 		if (cpl_key_live(c, &c->side[i]))
-			cpl_consider(&r, c->side[i].e, 0);
+			cpl_consider(&r, c->side[i].e, 0, 1);
 
 	if (r.ncands > 1)
 		qsort_r(r.cands, r.ncands, sizeof(*r.cands), cpl_cand_cmp, c);
@@ -756,6 +844,8 @@ edge_cpl_memory(const struct edge_cpl *c)
 
 	n = malloc_usable_size((void *)c) +
 	    malloc_usable_size(c->ents) + malloc_usable_size(c->free_ents) +
+	    malloc_usable_size(c->hot) + malloc_usable_size(c->seen) +
+	    malloc_usable_size(c->pref) + malloc_usable_size(c->sig) +
 	    malloc_usable_size(c->main) + malloc_usable_size(c->side) +
 	    malloc_usable_size(c->garbage) + malloc_usable_size(c->lists);
 	for (i = 0; i < c->nents; i++)

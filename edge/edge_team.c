@@ -57,13 +57,6 @@ team_insert(void ***a, size_t *n, size_t *cap, size_t i, void *p)
 	(*n)++;
 }
 
-static void
-team_remove_at(void **a, size_t *n, size_t i)
-{
-	memmove(a + i, a + i + 1, (*n - i - 1) * sizeof(*a));
-	(*n)--;
-}
-
 struct edge_team *
 edge_team_new(const char *id, size_t recent_max)
 {
@@ -92,6 +85,7 @@ user_free(struct edge_user *u)
 	free(u->display_name);
 	free(u->json);
 	free(u->chans);
+	free(u->chan_cpl);
 	free(u);
 }
 
@@ -106,6 +100,7 @@ chan_free(struct edge_channel *c)
 		msg_clear(&c->recent[i]);
 	free(c->recent);
 	free(c->members);
+	free(c->member_cpl);
 	json_decref(c->obj);
 	free(c->id);
 	free(c->name);
@@ -389,6 +384,34 @@ team_chan_put(struct edge_team *t, json_t *o, int dflt_type)
 	return c;
 }
 
+/*
+ * Inserts p at index i of a pointer array and v at the same index of
+ * its parallel array of entry numbers; both grow together.
+ */
+static void
+team_insert2(void ***a, uint32_t **par, size_t *n, size_t *cap, size_t i,
+    void *p, uint32_t v)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		*a = xreallocarray(*a, *cap, sizeof(**a));
+		*par = xreallocarray(*par, *cap, sizeof(**par));
+	}
+	memmove(*a + i + 1, *a + i, (*n - i) * sizeof(**a));
+	memmove(*par + i + 1, *par + i, (*n - i) * sizeof(**par));
+	(*a)[i] = p;
+	(*par)[i] = v;
+	(*n)++;
+}
+
+static void
+team_remove2(void **a, uint32_t *par, size_t *n, size_t i)
+{
+	memmove(a + i, a + i + 1, (*n - i - 1) * sizeof(*a));
+	memmove(par + i, par + i + 1, (*n - i - 1) * sizeof(*par));
+	(*n)--;
+}
+
 /* Adds u to c (nothing if already a member); the new member is read up. */
 static void
 team_member_add(struct edge_user *u, struct edge_channel *c)
@@ -405,10 +428,11 @@ team_member_add(struct edge_user *u, struct edge_channel *c)
 	util_strlcpy(m->last_read, c->latest, sizeof(m->last_read));
 
 	TEAM_LOWER(c->members, c->nmembers, u->id, user->id, i);
-	team_insert((void ***)&c->members, &c->nmembers, &c->members_cap, i,
-	    m);
+	team_insert2((void ***)&c->members, &c->member_cpl, &c->nmembers,
+	    &c->members_cap, i, m, u->cpl);
 	TEAM_LOWER(u->chans, u->nchans, c->id, chan->id, i);
-	team_insert((void ***)&u->chans, &u->nchans, &u->chans_cap, i, m);
+	team_insert2((void ***)&u->chans, &u->chan_cpl, &u->nchans,
+	    &u->chans_cap, i, m, c->cpl);
 }
 
 static void
@@ -420,9 +444,9 @@ team_member_del(struct edge_user *u, struct edge_channel *c)
 	if (m == NULL)
 		return;
 	TEAM_LOWER(c->members, c->nmembers, u->id, user->id, i);
-	team_remove_at((void **)c->members, &c->nmembers, i);
+	team_remove2((void **)c->members, c->member_cpl, &c->nmembers, i);
 	TEAM_LOWER(u->chans, u->nchans, c->id, chan->id, i);
-	team_remove_at((void **)u->chans, &u->nchans, i);
+	team_remove2((void **)u->chans, u->chan_cpl, &u->nchans, i);
 	free(m);
 }
 
@@ -1254,7 +1278,8 @@ edge_team_memory(const struct edge_team *t)
 		    malloc_usable_size(u->name) +
 		    malloc_usable_size(u->real_name) +
 		    malloc_usable_size(u->display_name) +
-		    malloc_usable_size(u->json) + malloc_usable_size(u->chans);
+		    malloc_usable_size(u->json) + malloc_usable_size(u->chans) +
+		    malloc_usable_size(u->chan_cpl);
 	}
 	for (i = 0; i < t->nchans; i++) {
 		const struct edge_channel *c = t->chans[i];
@@ -1262,6 +1287,7 @@ edge_team_memory(const struct edge_team *t)
 		n += malloc_usable_size((void *)c) + malloc_usable_size(c->id) +
 		    malloc_usable_size(c->name) +
 		    malloc_usable_size(c->members) +
+		    malloc_usable_size(c->member_cpl) +
 		    malloc_usable_size(c->recent);
 		/* The conversation object: its dumped size, roughly twice. */
 		if (c->obj != NULL) {
@@ -1306,18 +1332,6 @@ cq_is_pref(void *ctx, void *obj, int kind)
 	return q->chan != NULL && edge_team_member(obj, q->chan) != NULL;
 }
 
-/* The channel's members, then the asker's channels. */
-static uint32_t
-cq_pref_at(void *ctx, size_t i)
-{
-	struct team_cq *q = ctx;
-	size_t nm = q->chan != NULL ? q->chan->nmembers : 0;
-
-	if (i < nm)
-		return q->chan->members[i]->user->cpl;
-	return q->asker->chans[i - nm]->chan->cpl;
-}
-
 static char *
 team_error(const char *error, size_t *len)
 {
@@ -1355,9 +1369,14 @@ edge_team_complete(struct edge_team *t, const struct edge_user *asker,
 	q.kinds = kinds;
 	q.limit = limit;
 	q.visible = cq_visible;
+	q.visible_kinds = EDGE_CPL_CHANNEL;
 	q.is_pref = cq_is_pref;
-	q.pref_at = cq_pref_at;
-	q.npref = (cq.chan != NULL ? cq.chan->nmembers : 0) + asker->nchans;
+	if (cq.chan != NULL) {
+		q.pref[0] = cq.chan->member_cpl;
+		q.npref[0] = cq.chan->nmembers;
+	}
+	q.pref[1] = asker->chan_cpl;
+	q.npref[1] = asker->nchans;
 	q.ctx = &cq;
 	n = edge_cpl_query(t->cpl, &q, hits, EDGE_CPL_LIMIT_MAX);
 	if (n < 0)

@@ -106,6 +106,7 @@ ask(struct edge_cpl *c, const char *text, unsigned kinds, size_t limit)
 	    .kinds = kinds,
 	    .limit = limit,
 	    .visible = visible,
+	    .visible_kinds = EDGE_CPL_USER | EDGE_CPL_CHANNEL,
 	    .is_pref = is_pref,
 	};
 	ssize_t n, i;
@@ -313,14 +314,6 @@ big_pref(void *ctx, void *o, int kind)
 	return ((struct big *)o)->pref;
 }
 
-static uint32_t
-big_pref_at(void *ctx, size_t i)
-{
-	uint32_t *list = ctx;
-
-	return list[i];
-}
-
 /* Brute force: does folded text of a label have a word starting with w? */
 static int
 big_match(const struct big *b, char **words, size_t nw)
@@ -371,9 +364,8 @@ big_check(struct edge_cpl *c, const char *text, uint32_t *preflist,
 	    .kinds = EDGE_CPL_USER,
 	    .limit = limit,
 	    .is_pref = big_pref,
-	    .pref_at = preflist ? big_pref_at : NULL,
-	    .npref = npref,
-	    .ctx = preflist,
+	    .pref = {preflist, NULL},
+	    .npref = {npref, 0},
 	};
 	struct big **want = calloc(BIG, sizeof(*want));
 	char *folded, *words[8], *p;
@@ -415,7 +407,7 @@ test_big(void **state)
 	struct edge_cpl *c = edge_cpl_new();
 	const char *queries[] = {"a", "b", "z", "zo", "zoe", "a s", "m",
 	    "mu", "s", "st", "stra", "asa", "ar", "e", "adams a", "x"};
-	uint32_t preflist[64];
+	static uint32_t preflist[BIG];
 	size_t npref = 0, i, j, main_keys;
 	const char *labels[2];
 
@@ -472,6 +464,18 @@ test_big(void **state)
 			big_check(c, queries[i], NULL, 0, 5);
 			big_check(c, "ren", NULL, 0, 50);
 		}
+
+	/* A third of the team preferred: marked instead of looked at. */
+	npref = 0;
+	for (i = 0; i < BIG; i++) {
+		bigs[i].pref = i % 3 == 1;
+		if (bigs[i].pref)
+			preflist[npref++] = bigs[i].e;
+	}
+	for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		big_check(c, queries[i], preflist, npref, 20);
+		big_check(c, queries[i], NULL, 0, 20);
+	}
 	edge_cpl_free(c);
 	for (i = 0; i < BIG; i++) {
 		free(bigs[i].fname);
