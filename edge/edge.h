@@ -285,6 +285,19 @@ int edge_team_apply(struct edge_team *, uint64_t seq, const char *json,
 int edge_team_apply_ephemeral(struct edge_team *, const char *json,
     size_t len, struct edge_audience *aud);
 
+/*
+ * Applies one frame of the stream (docs/stream.md) sent for this team:
+ * snapshot, snapshot_part, snapshot_end, resume, event or ephemeral.
+ * Returns an enum edge_apply with *aud filled as edge_team_apply does;
+ * EDGE_APPLY_GAP means: subscribe again from team->epoch and team->seq.
+ * A frame for another team, of another type, or a snapshot that does
+ * not load gives -1 with *err set; a failed snapshot leaves the team
+ * not ready.
+ */
+struct stream_msg;
+int edge_team_frame(struct edge_team *, const struct stream_msg *m,
+    struct edge_audience *aud, const char **err);
+
 struct edge_user *edge_team_user(const struct edge_team *, const char *id);
 struct edge_channel *edge_team_channel(const struct edge_team *,
     const char *id);

@@ -216,9 +216,9 @@ boot_write_users(FILE *f, struct edge_user *const *us, size_t n)
 }
 
 /*
- * Closes memstream f and returns its text, with *len set.  head is a
- * JSON object text whose closing brace is dropped so that f's text (a
- * list of ,"key":value) can follow it.
+ * Joins head, a JSON object text, and tail, a list of ,"key":value: the
+ * object's closing brace moves after tail.  Returns a new string with
+ * *len set.
  */
 static char *
 boot_join(const char *head, size_t hlen, char *tail, size_t tlen, size_t *len)

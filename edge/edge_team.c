@@ -24,6 +24,7 @@
 #include "edge.h"
 #include "json.h"
 #include "log.h"
+#include "stream.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -1089,10 +1090,10 @@ edge_team_apply_ephemeral(struct edge_team *t, const char *json, size_t len,
 	} else if ((c = ev_chan(t, ev)) != NULL) {
 		aud->kind = EDGE_AUD_CHANNEL;
 		aud->chan = c;
-	} else if ((u = edge_team_user(t, json_get_str(ev, "user"))) != NULL &&
-	    json_object_get(ev, "channel") == NULL) {
+	} else if (json_object_get(ev, "channel") == NULL) {
 		aud->kind = EDGE_AUD_TEAM;
 	} else {
+		/* A channel this cache does not know. */
 		json_decref(ev);
 		return EDGE_APPLY_BAD;
 	}
@@ -1203,7 +1204,7 @@ edge_team_snapshot_part(struct edge_team *t, int kind, const char *json,
 	size_t i;
 	int bad = 0;
 
-	if (t->obj == NULL || t->ready) {
+	if (t->obj == NULL || t->ready || t->stale) {
 		*err = "snapshot part outside a snapshot";
 		return -1;
 	}
@@ -1245,6 +1246,8 @@ edge_team_snapshot_part(struct edge_team *t, int kind, const char *json,
 	}
 	json_decref(list);
 	if (bad > 0) {
+		/* Refuse the rest: the snapshot must be taken again. */
+		t->stale = 1;
 		*err = "snapshot part holds malformed records";
 		return -1;
 	}
@@ -1254,8 +1257,8 @@ edge_team_snapshot_part(struct edge_team *t, int kind, const char *json,
 int
 edge_team_snapshot_end(struct edge_team *t, const char **err)
 {
-	if (t->obj == NULL) {
-		*err = "snapshot end without a beginning";
+	if (t->obj == NULL || t->stale) {
+		*err = "snapshot end without a whole snapshot";
 		return -1;
 	}
 	t->ready = 1;
@@ -1408,4 +1411,82 @@ edge_team_complete(struct edge_team *t, const struct edge_user *asker,
 	s = json_dump_compact(res, len);
 	json_decref(res);
 	return s;
+}
+
+static int
+str_is(const struct stream_str *s, const char *cs)
+{
+	return s->p != NULL && s->len == strlen(cs) &&
+	    memcmp(s->p, cs, s->len) == 0;
+}
+
+int
+edge_team_frame(struct edge_team *t, const struct stream_msg *m,
+    struct edge_audience *aud, const char **err)
+{
+	struct edge_audience dummy;
+	char epoch[EDGE_EPOCH_MAX];
+	struct edge_user *u;
+	int r;
+
+	if (aud == NULL)
+		aud = &dummy;
+	memset(aud, 0, sizeof(*aud));
+	if (!str_is(&m->team, t->id)) {
+		*err = "frame for another team";
+		return -1;
+	}
+	switch (m->type) {
+	case STREAM_SNAPSHOT:
+		if (m->epoch.len >= sizeof(epoch)) {
+			*err = "bad epoch";
+			return -1;
+		}
+		memcpy(epoch, m->epoch.p, m->epoch.len);
+		epoch[m->epoch.len] = '\0';
+		if (edge_team_snapshot_begin(t, epoch, m->seq, m->json.p,
+		    m->json.len, err) == -1)
+			return -1;
+		return EDGE_APPLY_OK;
+	case STREAM_SNAPSHOT_PART:
+		if (edge_team_snapshot_part(t, (int)m->kind, m->json.p,
+		    m->json.len, err) == -1)
+			return -1;
+		return EDGE_APPLY_OK;
+	case STREAM_SNAPSHOT_END:
+		if (m->seq != t->seq) {
+			*err = "snapshot end at another seq";
+			return -1;
+		}
+		return edge_team_snapshot_end(t, err) == -1 ? -1 :
+		    EDGE_APPLY_OK;
+	case STREAM_RESUME:
+		/* Only what the cache holds can be resumed. */
+		if (!t->ready || t->stale || !str_is(&m->epoch, t->epoch) ||
+		    m->seq != t->seq) {
+			t->stale = 1;
+			return EDGE_APPLY_GAP;
+		}
+		return EDGE_APPLY_OK;
+	case STREAM_EVENT:
+		return edge_team_apply(t, m->seq, m->json.p, m->json.len, aud);
+	case STREAM_EPHEMERAL:
+		r = edge_team_apply_ephemeral(t, m->json.p, m->json.len, aud);
+		if (r == EDGE_APPLY_OK && m->user.p != NULL) {
+			char id[STREAM_ID_MAX + 1];
+
+			memcpy(id, m->user.p, m->user.len);
+			id[m->user.len] = '\0';
+			u = edge_team_user(t, id);
+			memset(aud, 0, sizeof(*aud));
+			if (u == NULL)
+				return EDGE_APPLY_BAD;
+			aud->kind = EDGE_AUD_USER;
+			aud->user = u;
+		}
+		return r;
+	default:
+		*err = "not a team frame";
+		return -1;
+	}
 }

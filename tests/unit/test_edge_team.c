@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "edge/edge.h"
+#include "mpframe.h"
+#include "stream.h"
 #include "tests/unit/edge_synth.h"
 
 static const char team_json[] =
@@ -485,6 +487,125 @@ test_memory(void **state)
 	edge_team_free(b);
 }
 
+/* Writes m into sb (frames accumulate). */
+static void
+put(msgpack_sbuffer *sb, int type, const char *team, const char *epoch,
+    uint64_t seq, uint64_t kind, const char *json, const char *user)
+{
+	struct stream_msg m;
+	const char *err = NULL;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.team = stream_str(team);
+	m.epoch = stream_str(epoch);
+	m.seq = seq;
+	m.kind = kind;
+	m.json = stream_str(json);
+	m.user = stream_str(user);
+	assert_int_equal(stream_msg_write(sb, &m, &err), 0);
+}
+
+/*
+ * Feeds every frame of sb to the team as the edge reads the stream and
+ * returns the results joined ("0 0 0 2 ..."), -1 shown as "E".
+ */
+static const char *
+feed(struct edge_team *t, msgpack_sbuffer *sb, struct edge_audience *last)
+{
+	static char out[256];
+	struct mpframe_dec d;
+	const msgpack_object *map;
+	struct stream_msg m;
+	const char *err = NULL;
+	size_t off = 0;
+	ssize_t n;
+	int r;
+
+	out[0] = '\0';
+	mpframe_dec_init(&d, STREAM_FRAME_MAX);
+	while (off < sb->size) {
+		n = mpframe_decode(&d, sb->data + off, sb->size - off, &map);
+		assert_true(n > 0);
+		off += (size_t)n;
+		if (map == NULL)
+			continue;
+		assert_int_equal(stream_msg_read(map, STREAM_FROM_BACKEND, &m,
+		    &err), 0);
+		r = edge_team_frame(t, &m, last, &err);
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%c",
+		    out[0] ? " " : "", r < 0 ? 'E' : '0' + r);
+	}
+	mpframe_dec_free(&d);
+	sb->size = 0;
+	return out;
+}
+
+/* The team loaded and followed through stream frames. */
+static void
+test_frames(void **state)
+{
+	struct edge_team *t = edge_team_new("T1", 4);
+	struct edge_audience a;
+	msgpack_sbuffer sb;
+
+	msgpack_sbuffer_init(&sb);
+	put(&sb, STREAM_SNAPSHOT, "T1", "ep1", 10, 0, team_json, NULL);
+	put(&sb, STREAM_SNAPSHOT_PART, "T1", NULL, 0, STREAM_PART_USERS,
+	    users_json, NULL);
+	put(&sb, STREAM_SNAPSHOT_PART, "T1", NULL, 0, STREAM_PART_CHANNELS,
+	    chans_json, NULL);
+	put(&sb, STREAM_SNAPSHOT_PART, "T1", NULL, 0, STREAM_PART_MEMBERS,
+	    members_json, NULL);
+	put(&sb, STREAM_SNAPSHOT_PART, "T1", NULL, 0, STREAM_PART_MESSAGES,
+	    messages_json, NULL);
+	put(&sb, STREAM_SNAPSHOT_END, "T1", NULL, 10, 0, NULL, NULL);
+	put(&sb, STREAM_EVENT, "T1", NULL, 11, 0, "{\"type\":\"message\","
+	    "\"channel\":\"G1\",\"user\":\"U2\",\"text\":\"x\",\"ts\":"
+	    "\"300.000001\"}", NULL);
+	assert_string_equal(feed(t, &sb, &a), "0 0 0 0 0 0 0");
+	assert_true(t->ready);
+	assert_int_equal(t->seq, 11);
+	assert_int_equal(a.kind, EDGE_AUD_CHANNEL);
+	assert_false(edge_team_aud_sees(&a, edge_team_user(t, "U3")));
+
+	/* Ephemeral to one user; a frame of another team is refused. */
+	put(&sb, STREAM_EPHEMERAL, "T1", NULL, 0, 0, "{\"type\":\"message\","
+	    "\"subtype\":\"bot_message\",\"text\":\"only you\"}", "U3");
+	assert_string_equal(feed(t, &sb, &a), "0");
+	assert_int_equal(a.kind, EDGE_AUD_USER);
+	assert_ptr_equal(a.user, edge_team_user(t, "U3"));
+	put(&sb, STREAM_EVENT, "T2", NULL, 12, 0, "{}", NULL);
+	assert_string_equal(feed(t, &sb, &a), "E");
+
+	/* Resume: only from what the cache holds. */
+	put(&sb, STREAM_RESUME, "T1", "ep1", 11, 0, NULL, NULL);
+	assert_string_equal(feed(t, &sb, &a), "0");
+	put(&sb, STREAM_RESUME, "T1", "ep2", 11, 0, NULL, NULL);
+	assert_string_equal(feed(t, &sb, &a), "2");
+	assert_true(t->stale);
+
+	/* A fresh snapshot; a broken one stays unusable until the next. */
+	put(&sb, STREAM_SNAPSHOT, "T1", "ep2", 50, 0, team_json, NULL);
+	put(&sb, STREAM_SNAPSHOT_PART, "T1", NULL, 0, STREAM_PART_USERS,
+	    "[{\"name\":\"no id\"}]", NULL);
+	put(&sb, STREAM_SNAPSHOT_PART, "T1", NULL, 0, STREAM_PART_USERS,
+	    users_json, NULL);
+	put(&sb, STREAM_SNAPSHOT_END, "T1", NULL, 50, 0, NULL, NULL);
+	put(&sb, STREAM_EVENT, "T1", NULL, 51, 0, "{\"type\":\"x\"}", NULL);
+	assert_string_equal(feed(t, &sb, &a), "0 E E E 2");
+	assert_false(t->ready);
+	put(&sb, STREAM_SNAPSHOT, "T1", "ep2", 50, 0, team_json, NULL);
+	put(&sb, STREAM_SNAPSHOT_END, "T1", NULL, 49, 0, NULL, NULL);
+	put(&sb, STREAM_SNAPSHOT_END, "T1", NULL, 50, 0, NULL, NULL);
+	put(&sb, STREAM_EVENT, "T1", NULL, 51, 0, "{\"type\":\"x\"}", NULL);
+	assert_string_equal(feed(t, &sb, &a), "0 E 0 0");
+	assert_string_equal(t->epoch, "ep2");
+	assert_int_equal(t->seq, 51);
+	msgpack_sbuffer_destroy(&sb);
+	edge_team_free(t);
+}
+
 int
 main(void)
 {
@@ -496,6 +617,7 @@ main(void)
 	    cmocka_unit_test(test_channels_members_users),
 	    cmocka_unit_test(test_complete_ranking),
 	    cmocka_unit_test(test_memory),
+	    cmocka_unit_test(test_frames),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
