@@ -111,6 +111,7 @@ struct cpl_cand {
 struct cpl_run {
 	struct edge_cpl *c;
 	int pmode;
+	int skip1;     /* enough of rank 1 already: keep only rank 0 */
 	uint64_t need; /* sig bits every match has */
 	const struct edge_cpl_query *q;
 	char *words[CPL_WORDS_MAX];
@@ -591,6 +592,8 @@ cpl_consider(struct cpl_run *r, uint32_t e, int known_pref, int from_key)
 		rank = q->is_pref(q->ctx, c->ents[e].obj, kind) ? 0 : 1;
 	else
 		rank = 1;
+	if (rank == 1 && r->skip1)
+		return 1;
 
 	if (r->ncands == r->cands_cap) {
 		r->cands_cap = r->cands_cap ? r->cands_cap * 2 : 64;
@@ -673,13 +676,22 @@ cpl_list_get(struct edge_cpl *c, size_t lo, size_t hi)
 	return l;
 }
 
+/*
+ * Result order of two candidates.  Entries unchanged since the merge
+ * compare by ordinal, which is their order of sort key and id then and
+ * now; an entry relabelled since compares by its strings.
+ */
 static int
-cpl_cand_cmp(const void *a, const void *b, void *c)
+cpl_cand_cmp(const void *a, const void *b, void *arg)
 {
 	const struct cpl_cand *x = a, *y = b;
+	const struct edge_cpl *c = arg;
 
 	if (x->rank != y->rank)
 		return x->rank < y->rank ? -1 : 1;
+	if (!(c->hot[x->e] & HOT_CHANGED) && !(c->hot[y->e] & HOT_CHANGED))
+		return c->ents[x->e].ord < c->ents[y->e].ord ? -1 :
+		    c->ents[x->e].ord > c->ents[y->e].ord;
 	return cpl_ent_cmp(c, x->e, y->e);
 }
 
@@ -761,9 +773,10 @@ cpl_collect_main(struct cpl_run *r, size_t lo, size_t hi, size_t limit)
 		rank = cpl_consider(r, l->v[i], 0, 1);
 		if (rank == 0)
 			r0++;
-		else if (rank == 1)
-			r1++;
+		else if (rank == 1 && ++r1 >= limit)
+			r->skip1 = 1; /* later ones of rank 1 come too late */
 	}
+	r->skip1 = 0;
 }
 
 ssize_t

@@ -18,6 +18,7 @@
  * costs O(1) whatever the size of the channel.
  */
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1335,6 +1336,24 @@ cq_is_pref(void *ctx, void *obj, int kind)
 	return q->chan != NULL && edge_team_member(obj, q->chan) != NULL;
 }
 
+/* Writes s as a JSON string (s is valid UTF-8). */
+static void
+team_put_str(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
 static char *
 team_error(const char *error, size_t *len)
 {
@@ -1353,9 +1372,9 @@ edge_team_complete(struct edge_team *t, const struct edge_user *asker,
 	struct edge_cpl_hit hits[EDGE_CPL_LIMIT_MAX];
 	struct edge_cpl_query q;
 	struct team_cq cq;
-	json_t *res, *list, *o;
 	ssize_t n, i;
-	char *s;
+	char *s = NULL;
+	FILE *f;
 
 	memset(&cq, 0, sizeof(cq));
 	cq.t = t;
@@ -1385,31 +1404,45 @@ edge_team_complete(struct edge_team *t, const struct edge_user *asker,
 	if (n < 0)
 		return team_error("invalid_query", len);
 
-	res = json_slack_ok();
-	list = json_array();
+	/*
+	 * The answer is written directly: it is on the hot path, and its
+	 * strings are the cache's, valid UTF-8 already.
+	 */
+	f = open_memstream(&s, len);
+	if (f == NULL)
+		fatal("edge_team_complete: open_memstream");
+	fputs("{\"ok\":true,\"results\":[", f);
 	for (i = 0; i < n; i++) {
+		if (i > 0)
+			fputc(',', f);
 		if (hits[i].kind == EDGE_CPL_USER) {
 			const struct edge_user *u = hits[i].obj;
 
-			o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:b}", "type",
-			    "user", "id", u->id, "name", u->name, "real_name",
-			    u->real_name, "display_name", u->display_name,
-			    "is_bot", u->is_bot, "preferred",
-			    hits[i].rank == 0);
+			fputs("{\"type\":\"user\",\"id\":", f);
+			team_put_str(f, u->id);
+			fputs(",\"name\":", f);
+			team_put_str(f, u->name);
+			fputs(",\"real_name\":", f);
+			team_put_str(f, u->real_name);
+			fputs(",\"display_name\":", f);
+			team_put_str(f, u->display_name);
+			fprintf(f, ",\"is_bot\":%s", u->is_bot ? "true" : "false");
 		} else {
 			const struct edge_channel *c = hits[i].obj;
 
-			o = json_pack("{s:s,s:s,s:s,s:b,s:b,s:b}", "type",
-			    "channel", "id", c->id, "name", c->name,
-			    "is_private", c->type != EDGE_CHAN_PUBLIC,
-			    "is_archived", c->archived, "preferred",
-			    hits[i].rank == 0);
+			fputs("{\"type\":\"channel\",\"id\":", f);
+			team_put_str(f, c->id);
+			fputs(",\"name\":", f);
+			team_put_str(f, c->name);
+			fprintf(f, ",\"is_private\":%s,\"is_archived\":%s",
+			    c->type != EDGE_CHAN_PUBLIC ? "true" : "false",
+			    c->archived ? "true" : "false");
 		}
-		json_array_append_new(list, o);
+		fprintf(f, ",\"preferred\":%s}",
+		    hits[i].rank == 0 ? "true" : "false");
 	}
-	json_object_set_new(res, "results", list);
-	s = json_dump_compact(res, len);
-	json_decref(res);
+	fputs("]}", f);
+	fclose(f);
 	return s;
 }
 
