@@ -296,7 +296,8 @@ stream_msg_read(const msgpack_object *map, int dir, struct stream_msg *m,
 		}
 		if (!stream_fields[f].str) {
 			if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-				*err = "stream field is not an unsigned integer";
+				*err = "stream field is not an unsigned "
+				    "integer";
 				return -1;
 			}
 			*(uint64_t *)((char *)m + stream_fields[f].off) =

@@ -431,8 +431,8 @@ cpl_merge(struct edge_cpl *c)
 	while (i < c->nmain || j < c->nside) {
 		const struct cpl_key *k;
 
-		if (j >= c->nside ||
-		    (i < c->nmain && cpl_key_cmp(&c->main[i], &c->side[j]) <= 0))
+		if (j >= c->nside || (i < c->nmain &&
+		    cpl_key_cmp(&c->main[i], &c->side[j]) <= 0))
 			k = &c->main[i++];
 		else
 			k = &c->side[j++];

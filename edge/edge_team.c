@@ -318,7 +318,8 @@ chan_type_of(const json_t *o, int dflt)
 		return EDGE_CHAN_IM;
 	if (json_get_bool(o, "is_mpim", 0))
 		return EDGE_CHAN_MPIM;
-	if (json_get_bool(o, "is_private", 0) || json_get_bool(o, "is_group", 0))
+	if (json_get_bool(o, "is_private", 0) ||
+	    json_get_bool(o, "is_group", 0))
 		return EDGE_CHAN_PRIVATE;
 	return dflt;
 }
@@ -708,9 +709,11 @@ msg_react(struct edge_team *t, struct edge_msg *m, const char *name,
 		users = json_array();
 		json_object_set_new(r, "users", users);
 	}
-	json_array_foreach(users, j, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), user) == 0)
+	json_array_foreach(users, j, v) {
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), user) == 0)
 			break;
+	}
 	if (add && j == json_array_size(users))
 		json_array_append_new(users, json_string(user));
 	else if (!add && j < json_array_size(users))
@@ -1426,7 +1429,8 @@ edge_team_complete(struct edge_team *t, const struct edge_user *asker,
 			team_put_str(f, u->real_name);
 			fputs(",\"display_name\":", f);
 			team_put_str(f, u->display_name);
-			fprintf(f, ",\"is_bot\":%s", u->is_bot ? "true" : "false");
+			fprintf(f, ",\"is_bot\":%s",
+			    u->is_bot ? "true" : "false");
 		} else {
 			const struct edge_channel *c = hits[i].obj;
 

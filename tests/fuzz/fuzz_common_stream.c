@@ -35,7 +35,8 @@ check_roundtrip(const struct stream_msg *m, int dir)
 	if (stream_msg_write(&sb, m, &err) == -1)
 		abort();
 	msgpack_unpacked_init(&un);
-	if (mpframe_parse(sb.data, sb.size, STREAM_FRAME_MAX, &un, &err) == -1 ||
+	if (mpframe_parse(sb.data, sb.size, STREAM_FRAME_MAX, &un,
+	    &err) == -1 ||
 	    stream_msg_read(&un.data, dir, &again, &err) == -1)
 		abort();
 	if (again.type != m->type || again.seq != m->seq ||

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: autocomplete queries (edge_cpl_query) on a small
- * index made for each input, and names added to it.  The first byte picks the mode:
+ * index made for each input, and names added to it.  The first byte
+ * picks the mode:
  *
  *   even  the rest is a query against a fixed index
  *   odd   the rest becomes a user's name; a query made of that same

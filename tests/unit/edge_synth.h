@@ -138,7 +138,8 @@ synth_team(size_t nusers, size_t nchans, size_t asker_chans, size_t recent)
 		    "\"is_mpim\":false,\"is_private\":false,\"created\":"
 		    "1700000000,\"is_archived\":false,\"is_general\":%s,"
 		    "\"creator\":\"U0000000000\",\"context_team_id\":"
-		    "\"T0000000001\",\"topic\":{\"value\":\"\",\"creator\":\"\","
+		    "\"T0000000001\",\"topic\":{\"value\":\"\","
+		    "\"creator\":\"\","
 		    "\"last_set\":0},\"purpose\":{\"value\":\"Talk about "
 		    "things\",\"creator\":\"\",\"last_set\":0}}", i,
 		    i == 0 ? "general" : "chan-", i, i == 0 ? "true" : "false");
@@ -164,7 +165,8 @@ synth_team(size_t nusers, size_t nchans, size_t asker_chans, size_t recent)
 			synth_put(&b, "%s\"U%010zu\"", j ? "," : "", u);
 		}
 		if (i > 0 && i < asker_chans - 1)
-			synth_put(&b, ",{\"user\":\"U0000000000\",\"last_read\":"
+			synth_put(&b, ",{\"user\":\"U0000000000\","
+			    "\"last_read\":"
 			    "\"1700000000.000001\",\"unread_count\":%zu,"
 			    "\"mention_count\":%zu}", 3 + i, i % 2);
 		synth_put(&b, "]}");

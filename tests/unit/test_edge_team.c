@@ -205,8 +205,10 @@ test_messages(void **state)
 	assert_int_equal(edge_member_unread(m1), 0);
 
 	/* U2 names U1: one unread for U1 and U3, a mention for U1. */
-	assert_int_equal(apply(t, 11, "{\"type\":\"message\",\"channel\":\"C1\","
-	    "\"user\":\"U2\",\"text\":\"hey <@U1>\",\"ts\":\"200.000001\"}", &a),
+	assert_int_equal(apply(t, 11, "{\"type\":\"message\","
+	    "\"channel\":\"C1\","
+	    "\"user\":\"U2\",\"text\":\"hey <@U1>\","
+	    "\"ts\":\"200.000001\"}", &a),
 	    EDGE_APPLY_OK);
 	assert_int_equal(a.kind, EDGE_AUD_CHANNEL);
 	assert_ptr_equal(a.chan, c);
@@ -220,9 +222,11 @@ test_messages(void **state)
 	assert_string_equal(m2->last_read, "200.000001");
 
 	/* Bounded recent list: 4 kept, the oldest dropped. */
-	assert_int_equal(apply(t, 12, "{\"type\":\"message\",\"channel\":\"C1\","
+	assert_int_equal(apply(t, 12, "{\"type\":\"message\","
+	    "\"channel\":\"C1\","
 	    "\"user\":\"U3\",\"text\":\"a\",\"ts\":\"200.000002\"}", &a), 0);
-	assert_int_equal(apply(t, 13, "{\"type\":\"message\",\"channel\":\"C1\","
+	assert_int_equal(apply(t, 13, "{\"type\":\"message\","
+	    "\"channel\":\"C1\","
 	    "\"user\":\"U3\",\"text\":\"b\",\"ts\":\"200.000003\"}", &a), 0);
 	assert_int_equal(c->nrecent, 4);
 	assert_string_equal(c->recent[0].ts, "100.000002");
@@ -230,7 +234,8 @@ test_messages(void **state)
 	assert_int_equal(edge_member_unread(m3), 0);
 
 	/* A thread reply is not counted nor kept. */
-	assert_int_equal(apply(t, 14, "{\"type\":\"message\",\"channel\":\"C1\","
+	assert_int_equal(apply(t, 14, "{\"type\":\"message\","
+	    "\"channel\":\"C1\","
 	    "\"user\":\"U2\",\"text\":\"r\",\"ts\":\"200.000004\","
 	    "\"thread_ts\":\"200.000001\"}", &a), 0);
 	assert_int_equal(edge_member_unread(m1), 3);
@@ -288,11 +293,13 @@ test_messages(void **state)
 	    "\"mention_count\":2}", &a), 0);
 	assert_int_equal(edge_member_unread(m1), 7);
 	assert_int_equal(edge_member_mentions(m1), 2);
-	assert_int_equal(apply(t, 25, "{\"type\":\"channel_marked\",\"channel\":"
+	assert_int_equal(apply(t, 25, "{\"type\":\"channel_marked\","
+	    "\"channel\":"
 	    "\"C1\",\"ts\":\"1.0\"}", &a), EDGE_APPLY_BAD);
 
 	/* A direct message counts as a mention. */
-	assert_int_equal(apply(t, 26, "{\"type\":\"message\",\"channel\":\"D1\","
+	assert_int_equal(apply(t, 26, "{\"type\":\"message\","
+	    "\"channel\":\"D1\","
 	    "\"user\":\"U3\",\"text\":\"psst\",\"ts\":\"300.000001\"}", &a), 0);
 	assert_true(edge_team_aud_sees(&a, U("U1")));
 	assert_false(edge_team_aud_sees(&a, U("U2")));
@@ -334,7 +341,8 @@ test_channels_members_users(void **state)
 	free(s);
 
 	/* Rename: found by the new name only. */
-	assert_int_equal(apply(t, 13, "{\"type\":\"channel_rename\",\"channel\":"
+	assert_int_equal(apply(t, 13, "{\"type\":\"channel_rename\","
+	    "\"channel\":"
 	    "{\"id\":\"C2\",\"name\":\"watercooler\",\"created\":1}}", &a), 0);
 	assert_string_equal(C("C2")->name, "watercooler");
 	s = edge_team_complete(t, U("U3"), NULL, "ran", 3, EDGE_CPL_CHANNEL,
@@ -362,11 +370,13 @@ test_channels_members_users(void **state)
 
 	/* Join and leave a private channel. */
 	assert_int_equal(apply(t, 16, "{\"type\":\"member_joined_channel\","
-	    "\"user\":\"U3\",\"channel\":\"G1\",\"channel_type\":\"G\"}", &a), 0);
+	    "\"user\":\"U3\",\"channel\":\"G1\","
+	    "\"channel_type\":\"G\"}", &a), 0);
 	assert_true(edge_team_can_see(U("U3"), C("G1")));
 	assert_true(edge_team_aud_sees(&a, U("U3")));
 	assert_int_equal(apply(t, 17, "{\"type\":\"member_left_channel\","
-	    "\"user\":\"U3\",\"channel\":\"G1\",\"channel_type\":\"G\"}", &a), 0);
+	    "\"user\":\"U3\",\"channel\":\"G1\","
+	    "\"channel_type\":\"G\"}", &a), 0);
 	assert_false(edge_team_can_see(U("U3"), C("G1")));
 	assert_true(edge_team_aud_sees(&a, U("U3"))); /* the leaver */
 	assert_true(edge_team_aud_sees(&a, U("U1")));
@@ -374,15 +384,18 @@ test_channels_members_users(void **state)
 	assert_int_equal(U("U3")->nchans, 3);
 
 	/* A new user, a rename, a deactivation. */
-	assert_int_equal(apply(t, 18, "{\"type\":\"team_join\",\"user\":{\"id\":"
-	    "\"U4\",\"name\":\"dave\",\"real_name\":\"Dave \xc3\x96zil\"}}", &a),
+	assert_int_equal(apply(t, 18, "{\"type\":\"team_join\",\"user\":{"
+	    "\"id\":"
+	    "\"U4\",\"name\":\"dave\",\"real_name\":\"Dave \xc3\x96zil\"}"
+	    "}", &a),
 	    0);
 	assert_int_equal(a.kind, EDGE_AUD_TEAM);
 	s = edge_team_complete(t, U("U1"), NULL, "ozil", 4, EDGE_CPL_USER, 10,
 	    &len);
 	assert_non_null(strstr(s, "\"id\":\"U4\""));
 	free(s);
-	assert_int_equal(apply(t, 19, "{\"type\":\"user_change\",\"user\":{\"id\":"
+	assert_int_equal(apply(t, 19, "{\"type\":\"user_change\",\"user\":{"
+	    "\"id\":"
 	    "\"U4\",\"name\":\"david\",\"real_name\":\"David Ozil\","
 	    "\"deleted\":true}}", &a), 0);
 	assert_true(U("U4")->deleted);
@@ -393,8 +406,10 @@ test_channels_members_users(void **state)
 	assert_non_null(strstr(U("U4")->json, "\"name\":\"david\""));
 
 	/* An IM created by an event has its two members. */
-	assert_int_equal(apply(t, 20, "{\"type\":\"im_created\",\"user\":\"U2\","
-	    "\"channel\":{\"id\":\"D2\",\"user\":\"U4\",\"created\":1}}", &a), 0);
+	assert_int_equal(apply(t, 20, "{\"type\":\"im_created\","
+	    "\"user\":\"U2\","
+	    "\"channel\":{\"id\":\"D2\",\"user\":\"U4\","
+	    "\"created\":1}}", &a), 0);
 	assert_int_equal(C("D2")->type, EDGE_CHAN_IM);
 	assert_int_equal(C("D2")->nmembers, 2);
 	assert_false(edge_team_can_see(U("U1"), C("D2")));
@@ -456,7 +471,8 @@ test_complete_ranking(void **state)
 	free(s);
 	s = edge_team_complete(t, U("U3"), "G1", "s", 1, EDGE_CPL_USER, 10,
 	    &len);
-	assert_string_equal(s, "{\"ok\":false,\"error\":\"channel_not_found\"}");
+	assert_string_equal(s, "{\"ok\":false,"
+	    "\"error\":\"channel_not_found\"}");
 	free(s);
 	s = edge_team_complete(t, U("U3"), NULL, "\xff", 1, EDGE_CPL_USER, 10,
 	    &len);
