@@ -830,9 +830,16 @@ ev_chan_new(struct edge_team *t, json_t *ev, struct edge_audience *a,
 	if (c == NULL)
 		return EDGE_APPLY_BAD;
 
-	/* An IM's two people: the event's user and the channel's. */
-	if (c->type == EDGE_CHAN_IM) {
+	/*
+	 * A DM's two people: the event's user and the peer (named "peer"
+	 * or the channel's "user"); whoever opens a group DM is in it.
+	 */
+	if (c->type == EDGE_CHAN_IM || c->type == EDGE_CHAN_MPIM) {
 		if ((u = edge_team_user(t, json_get_str(ev, "user"))) != NULL)
+			team_member_add(u, c);
+	}
+	if (c->type == EDGE_CHAN_IM) {
+		if ((u = edge_team_user(t, json_get_str(ev, "peer"))) != NULL)
 			team_member_add(u, c);
 		if ((u = edge_team_user(t, json_get_str(o, "user"))) != NULL)
 			team_member_add(u, c);
@@ -952,6 +959,50 @@ ev_team_change(struct edge_team *t, json_t *ev, struct edge_audience *a)
 	return EDGE_APPLY_OK;
 }
 
+/* Events about one user's own view, as the backend's RTM scopes them. */
+static const char *const team_user_types[] = {
+	"manual_presence_change", "pref_change", "im_open", "im_close",
+	"group_open", "group_close", "mpim_close", "dnd_updated", NULL,
+};
+
+/*
+ * The audience of an event the cache does not change for: the user it
+ * is about for the types above, the members of the channel it names
+ * (directly or as its item's), else the team.  Unknown channel: BAD.
+ */
+static int
+team_aud_other(struct edge_team *t, json_t *ev, const char *type,
+    struct edge_audience *a)
+{
+	json_t *ch = json_object_get(ev, "channel");
+	json_t *item = json_object_get(ev, "item");
+	struct edge_channel *c;
+	size_t i;
+
+	for (i = 0; team_user_types[i] != NULL; i++) {
+		if (strcmp(type, team_user_types[i]) != 0)
+			continue;
+		a->user = edge_team_user(t, json_get_str(ev, "user"));
+		if (a->user == NULL)
+			return EDGE_APPLY_BAD;
+		a->kind = EDGE_AUD_USER;
+		return EDGE_APPLY_OK;
+	}
+	if (ch == NULL && json_is_object(item))
+		ch = json_object_get(item, "channel");
+	if (ch == NULL) {
+		a->kind = EDGE_AUD_TEAM;
+		return EDGE_APPLY_OK;
+	}
+	c = json_is_object(ch) ? edge_team_channel(t, json_get_str(ch, "id")) :
+	    edge_team_channel(t, json_string_value(ch));
+	if (c == NULL)
+		return EDGE_APPLY_BAD;
+	a->kind = EDGE_AUD_CHANNEL;
+	a->chan = c;
+	return EDGE_APPLY_OK;
+}
+
 /* Applies parsed event ev; fills a. */
 static int
 team_dispatch(struct edge_team *t, json_t *ev, struct edge_audience *a)
@@ -973,7 +1024,7 @@ team_dispatch(struct edge_team *t, json_t *ev, struct edge_audience *a)
 		return ev_chan_new(t, ev, a, EDGE_CHAN_PRIVATE);
 	if (strcmp(type, "im_created") == 0)
 		return ev_chan_new(t, ev, a, EDGE_CHAN_IM);
-	if (strcmp(type, "mpim_joined") == 0)
+	if (strcmp(type, "mpim_joined") == 0 || strcmp(type, "mpim_open") == 0)
 		return ev_chan_new(t, ev, a, EDGE_CHAN_MPIM);
 	if (strcmp(type, "channel_rename") == 0 ||
 	    strcmp(type, "group_rename") == 0)
@@ -1007,13 +1058,9 @@ team_dispatch(struct edge_team *t, json_t *ev, struct edge_audience *a)
 			chan_msg_remove(c, json_get_str(ev, "ts"));
 		return EDGE_APPLY_OK;
 	}
-
-	/* Anything else: a named channel's audience, else the team's. */
-	if ((c = ev_chan(t, ev)) != NULL)
-		aud_chan(a, c);
-	else
-		a->kind = EDGE_AUD_TEAM;
-	return EDGE_APPLY_OK;
+	if (strcmp(type, "tokens_revoked") == 0)
+		return EDGE_APPLY_OK; /* acted on, shown to nobody */
+	return team_aud_other(t, ev, type, a);
 }
 
 int

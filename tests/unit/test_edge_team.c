@@ -414,6 +414,38 @@ test_channels_members_users(void **state)
 	assert_int_equal(C("D2")->nmembers, 2);
 	assert_false(edge_team_can_see(U("U1"), C("D2")));
 
+	/* The backend's shapes: im_created with a peer, mpim_open. */
+	assert_int_equal(apply(t, 100, "{\"type\":\"im_created\","
+	    "\"user\":\"U1\",\"peer\":\"U2\",\"channel\":{\"id\":\"D3\","
+	    "\"is_im\":true}}", &a), EDGE_APPLY_GAP);
+	t->stale = 0;
+	t->seq = 99;
+	assert_int_equal(apply(t, 100, "{\"type\":\"im_created\","
+	    "\"user\":\"U1\",\"peer\":\"U2\",\"channel\":{\"id\":\"D3\","
+	    "\"is_im\":true}}", &a), 0);
+	assert_int_equal(C("D3")->nmembers, 2);
+	assert_false(edge_team_aud_sees(&a, U("U3")));
+	assert_int_equal(apply(t, 101, "{\"type\":\"mpim_open\","
+	    "\"user\":\"U3\",\"channel\":{\"id\":\"G7\",\"is_mpim\":true,"
+	    "\"name\":\"mpdm-a--b-1\",\"members\":[\"U1\"]}}", &a), 0);
+	assert_int_equal(C("G7")->type, EDGE_CHAN_MPIM);
+	assert_int_equal(C("G7")->nmembers, 2);
+
+	/* Scopes as the backend's RTM gives them. */
+	assert_int_equal(apply(t, 102, "{\"type\":\"tokens_revoked\","
+	    "\"user\":\"U2\",\"token_id\":\"k1\"}", &a), 0);
+	assert_int_equal(a.kind, EDGE_AUD_NONE);
+	assert_int_equal(apply(t, 103, "{\"type\":\"im_open\","
+	    "\"user\":\"U2\",\"channel\":\"D2\"}", &a), 0);
+	assert_int_equal(a.kind, EDGE_AUD_USER);
+	assert_ptr_equal(a.user, U("U2"));
+	assert_int_equal(apply(t, 104, "{\"type\":\"pin_added\","
+	    "\"user\":\"U2\",\"channel_id\":\"C1\",\"item\":{"
+	    "\"channel\":\"C1\"}}", &a), 0);
+	assert_int_equal(a.kind, EDGE_AUD_CHANNEL);
+	assert_ptr_equal(a.chan, C("C1"));
+	t->seq = 20;
+
 	/* Deleted channel: nobody sees it any more. */
 	assert_int_equal(apply(t, 21, "{\"type\":\"channel_deleted\","
 	    "\"channel\":\"C2\"}", &a), 0);
