@@ -3,8 +3,9 @@
  *
  *   edge_fold.c      folding of names and queries for matching
  *   edge_complete.c  the autocomplete index (sorted folded words)
- *   edge_team.c      the per-team cache fed by snapshot and events
- *   edge_boot.c      slim boot and lazy-loading answers from the cache
+ *   edge_team.c      the per-team cache and its snapshot loading
+ *   edge_event.c     events applied to the cache, and their audiences
+ *   edge_boot.c      slim boot, lazy loading and autocomplete answers
  *
  * Nothing here does I/O: the daemon feeds frames in and sends the
  * strings these functions build.  Everything a team holds is reachable
@@ -328,6 +329,39 @@ size_t edge_team_memory(const struct edge_team *);
 char *edge_team_complete(struct edge_team *, const struct edge_user *asker,
     const char *chan_id, const char *text, size_t tlen, unsigned kinds,
     size_t limit, size_t *len);
+
+/*
+ * Between edge_team.c and edge_event.c: the changes that snapshot
+ * loading and events share.
+ */
+/* Adds or replaces a user from its object; NULL when it has no id. */
+struct edge_user *edge_team_user_put(struct edge_team *, json_t *o);
+/*
+ * Adds or replaces a channel from its conversation object, with the
+ * members its "members" array names; dflt_type when the object does not
+ * say.  NULL when it has no id.
+ */
+struct edge_channel *edge_team_chan_put(struct edge_team *, json_t *o,
+    int dflt_type);
+void edge_team_member_add(struct edge_user *, struct edge_channel *);
+void edge_team_member_del(struct edge_user *, struct edge_channel *);
+/* The channel an event names, by id or as an object with an id. */
+struct edge_channel *edge_team_ev_chan(struct edge_team *, json_t *ev);
+/* Orders ts strings as numbers; whether a ts fits EDGE_TS_MAX. */
+int edge_ts_cmp(const char *a, const char *b);
+int edge_ts_ok(const char *ts);
+struct edge_msg *edge_chan_msg_find(struct edge_channel *, const char *ts);
+/*
+ * Appends message o to the channel's recent ones (the oldest dropped
+ * past the team's bound); counted: it moves unread counts.  NULL for a
+ * message without a valid ts or already there.
+ */
+struct edge_msg *edge_chan_msg_append(struct edge_team *,
+    struct edge_channel *, const json_t *o, int counted);
+void edge_chan_msg_remove(struct edge_channel *, const char *ts);
+/* Replaces a recent message's object (and the users it names). */
+void edge_msg_set(struct edge_team *, struct edge_msg *, const json_t *o);
+int edge_msg_mentions(const struct edge_msg *, const struct edge_user *);
 
 /*
  * Answers from the cache (edge_boot.c).  Each returns a new JSON text

@@ -506,3 +506,131 @@ edge_api_conversations_members(const struct edge_team *t,
 	    "next_cursor", next));
 	return boot_dump(o, len);
 }
+
+/* Autocomplete: the context of one query. */
+struct team_cq {
+	const struct edge_team *t;
+	const struct edge_user *asker;
+	const struct edge_channel *chan; /* may be NULL */
+};
+
+static int
+cq_visible(void *ctx, void *obj, int kind)
+{
+	struct team_cq *q = ctx;
+
+	if (kind == EDGE_CPL_CHANNEL)
+		return edge_team_can_see(q->asker, obj);
+	return 1;
+}
+
+static int
+cq_is_pref(void *ctx, void *obj, int kind)
+{
+	struct team_cq *q = ctx;
+
+	if (kind == EDGE_CPL_CHANNEL)
+		return edge_team_member(q->asker, obj) != NULL;
+	return q->chan != NULL && edge_team_member(obj, q->chan) != NULL;
+}
+
+/* Writes s as a JSON string (s is valid UTF-8). */
+static void
+team_put_str(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+char *
+edge_team_complete(struct edge_team *t, const struct edge_user *asker,
+    const char *chan_id, const char *text, size_t tlen, unsigned kinds,
+    size_t limit, size_t *len)
+{
+	struct edge_cpl_hit hits[EDGE_CPL_LIMIT_MAX];
+	struct edge_cpl_query q;
+	struct team_cq cq;
+	ssize_t n, i;
+	char *s = NULL;
+	FILE *f;
+
+	memset(&cq, 0, sizeof(cq));
+	cq.t = t;
+	cq.asker = asker;
+	if (chan_id != NULL && chan_id[0] != '\0') {
+		cq.chan = edge_team_channel(t, chan_id);
+		if (cq.chan == NULL || !edge_team_can_see(asker, cq.chan))
+			return boot_error("channel_not_found", len);
+	}
+
+	memset(&q, 0, sizeof(q));
+	q.text = text;
+	q.len = tlen;
+	q.kinds = kinds;
+	q.limit = limit;
+	q.visible = cq_visible;
+	q.visible_kinds = EDGE_CPL_CHANNEL;
+	q.is_pref = cq_is_pref;
+	if (cq.chan != NULL) {
+		q.pref[0] = cq.chan->member_cpl;
+		q.npref[0] = cq.chan->nmembers;
+	}
+	q.pref[1] = asker->chan_cpl;
+	q.npref[1] = asker->nchans;
+	q.ctx = &cq;
+	n = edge_cpl_query(t->cpl, &q, hits, EDGE_CPL_LIMIT_MAX);
+	if (n < 0)
+		return boot_error("invalid_query", len);
+
+	/*
+	 * The answer is written directly: it is on the hot path, and its
+	 * strings are the cache's, valid UTF-8 already.
+	 */
+	f = open_memstream(&s, len);
+	if (f == NULL)
+		fatal("edge_team_complete: open_memstream");
+	fputs("{\"ok\":true,\"results\":[", f);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			fputc(',', f);
+		if (hits[i].kind == EDGE_CPL_USER) {
+			const struct edge_user *u = hits[i].obj;
+
+			fputs("{\"type\":\"user\",\"id\":", f);
+			team_put_str(f, u->id);
+			fputs(",\"name\":", f);
+			team_put_str(f, u->name);
+			fputs(",\"real_name\":", f);
+			team_put_str(f, u->real_name);
+			fputs(",\"display_name\":", f);
+			team_put_str(f, u->display_name);
+			fprintf(f, ",\"is_bot\":%s",
+			    u->is_bot ? "true" : "false");
+		} else {
+			const struct edge_channel *c = hits[i].obj;
+
+			fputs("{\"type\":\"channel\",\"id\":", f);
+			team_put_str(f, c->id);
+			fputs(",\"name\":", f);
+			team_put_str(f, c->name);
+			fprintf(f, ",\"is_private\":%s,\"is_archived\":%s",
+			    c->type != EDGE_CHAN_PUBLIC ? "true" : "false",
+			    c->archived ? "true" : "false");
+		}
+		fprintf(f, ",\"preferred\":%s}",
+		    hits[i].rank == 0 ? "true" : "false");
+	}
+	fputs("]}", f);
+	fclose(f);
+	return s;
+}

@@ -9,6 +9,9 @@
  *   ready --event beyond seq+1--> stale  (the caller asks for a snapshot;
  *                                          events are refused until then)
  *
+ * Events are applied by edge_event.c; this file holds the structure,
+ * its lookups, the changes both share, and snapshot loading.
+ *
  * Users and channels are sorted arrays of pointers (binary search by id,
  * stable paging for users.list).  A membership is one struct shared by
  * the user's and the channel's arrays.  Unread counts: each channel
@@ -258,8 +261,8 @@ user_labels(const struct edge_user *u, const char *labels[3])
  * Adds or replaces a user from its object.  Returns the user, or NULL
  * when the object has no id.
  */
-static struct edge_user *
-team_user_put(struct edge_team *t, json_t *o)
+struct edge_user *
+edge_team_user_put(struct edge_team *t, json_t *o)
 {
 	const char *id = json_get_str(o, "id"), *labels[3], *rn;
 	json_t *profile = json_object_get(o, "profile");
@@ -324,16 +327,14 @@ chan_type_of(const json_t *o, int dflt)
 	return dflt;
 }
 
-static void team_member_add(struct edge_user *, struct edge_channel *);
-
 /*
  * Adds or replaces a channel from its conversation object; a "members"
  * array of user ids in it adds those memberships.  dflt_type is used
  * when the object says nothing (im_created).  Returns the channel or
  * NULL when the object has no id.
  */
-static struct edge_channel *
-team_chan_put(struct edge_team *t, json_t *o, int dflt_type)
+struct edge_channel *
+edge_team_chan_put(struct edge_team *t, json_t *o, int dflt_type)
 {
 	const char *id = json_get_str(o, "id"), *label[1];
 	json_t *members = json_object_get(o, "members"), *v;
@@ -382,7 +383,7 @@ team_chan_put(struct edge_team *t, json_t *o, int dflt_type)
 	json_array_foreach(members, i, v) {
 		u = edge_team_user(t, json_string_value(v));
 		if (u != NULL)
-			team_member_add(u, c);
+			edge_team_member_add(u, c);
 	}
 	return c;
 }
@@ -416,8 +417,8 @@ team_remove2(void **a, uint32_t *par, size_t *n, size_t i)
 }
 
 /* Adds u to c (nothing if already a member); the new member is read up. */
-static void
-team_member_add(struct edge_user *u, struct edge_channel *c)
+void
+edge_team_member_add(struct edge_user *u, struct edge_channel *c)
 {
 	struct edge_member *m;
 	size_t i;
@@ -438,8 +439,8 @@ team_member_add(struct edge_user *u, struct edge_channel *c)
 	    &u->chans_cap, i, m, c->cpl);
 }
 
-static void
-team_member_del(struct edge_user *u, struct edge_channel *c)
+void
+edge_team_member_del(struct edge_user *u, struct edge_channel *c)
 {
 	struct edge_member *m = edge_team_member(u, c);
 	size_t i;
@@ -457,8 +458,8 @@ team_member_del(struct edge_user *u, struct edge_channel *c)
  * Orders two ts strings "seconds.micros" as numbers: a longer integer
  * part is larger, else bytewise.
  */
-static int
-ts_cmp(const char *a, const char *b)
+int
+edge_ts_cmp(const char *a, const char *b)
 {
 	size_t la = strcspn(a, "."), lb = strcspn(b, ".");
 
@@ -467,14 +468,14 @@ ts_cmp(const char *a, const char *b)
 	return strcmp(a, b);
 }
 
-static int
-ts_ok(const char *ts)
+int
+edge_ts_ok(const char *ts)
 {
 	return ts != NULL && ts[0] != '\0' && strlen(ts) < EDGE_TS_MAX;
 }
 
-static struct edge_msg *
-chan_msg_find(struct edge_channel *c, const char *ts)
+struct edge_msg *
+edge_chan_msg_find(struct edge_channel *c, const char *ts)
 {
 	size_t i;
 
@@ -522,16 +523,16 @@ msg_find_mentions(struct edge_team *t, struct edge_msg *m, const json_t *o)
 	}
 }
 
-static void
-msg_set(struct edge_team *t, struct edge_msg *m, const json_t *o)
+void
+edge_msg_set(struct edge_team *t, struct edge_msg *m, const json_t *o)
 {
 	free(m->json);
 	m->json = json_dump_compact(o, &m->json_len);
 	msg_find_mentions(t, m, o);
 }
 
-static int
-msg_mentions(const struct edge_msg *m, const struct edge_user *u)
+int
+edge_msg_mentions(const struct edge_msg *m, const struct edge_user *u)
 {
 	size_t i;
 
@@ -546,17 +547,17 @@ msg_mentions(const struct edge_msg *m, const struct edge_user *u)
  * the team's bound, and counts it.  counted: 1 for a new message (it
  * moves unread counts), 0 when loading a snapshot's history.
  */
-static struct edge_msg *
-chan_msg_append(struct edge_team *t, struct edge_channel *c, const json_t *o,
-    int counted)
+struct edge_msg *
+edge_chan_msg_append(struct edge_team *t, struct edge_channel *c,
+    const json_t *o, int counted)
 {
 	const char *ts = json_get_str(o, "ts");
 	struct edge_msg *m;
 	size_t at;
 
-	if (!ts_ok(ts))
+	if (!edge_ts_ok(ts))
 		return NULL;
-	if (chan_msg_find(c, ts) != NULL)
+	if (edge_chan_msg_find(c, ts) != NULL)
 		return NULL;
 	if (c->nrecent == t->recent_max) {
 		msg_clear(&c->recent[0]);
@@ -568,7 +569,7 @@ chan_msg_append(struct edge_team *t, struct edge_channel *c, const json_t *o,
 
 	/* Messages arrive in ts order; a late one still goes in its place. */
 	at = c->nrecent;
-	while (at > 0 && ts_cmp(c->recent[at - 1].ts, ts) > 0)
+	while (at > 0 && edge_ts_cmp(c->recent[at - 1].ts, ts) > 0)
 		at--;
 	memmove(&c->recent[at + 1], &c->recent[at],
 	    (c->nrecent - at) * sizeof(*c->recent));
@@ -576,20 +577,20 @@ chan_msg_append(struct edge_team *t, struct edge_channel *c, const json_t *o,
 	m = &c->recent[at];
 	memset(m, 0, sizeof(*m));
 	util_strlcpy(m->ts, ts, sizeof(m->ts));
-	msg_set(t, m, o);
+	edge_msg_set(t, m, o);
 	if (counted)
 		m->ord = ++c->msg_ord;
 	else
 		m->ord = c->msg_ord;
-	if (ts_cmp(ts, c->latest) > 0)
+	if (edge_ts_cmp(ts, c->latest) > 0)
 		util_strlcpy(c->latest, ts, sizeof(c->latest));
 	return m;
 }
 
-static void
-chan_msg_remove(struct edge_channel *c, const char *ts)
+void
+edge_chan_msg_remove(struct edge_channel *c, const char *ts)
 {
-	struct edge_msg *m = chan_msg_find(c, ts);
+	struct edge_msg *m = edge_chan_msg_find(c, ts);
 	size_t i;
 
 	if (m == NULL)
@@ -602,554 +603,15 @@ chan_msg_remove(struct edge_channel *c, const char *ts)
 	memset(&c->recent[c->nrecent], 0, sizeof(*c->recent));
 }
 
-/* A new message o in c: recent list, unread and mention counts. */
-static void
-team_message_new(struct edge_team *t, struct edge_channel *c, const json_t *o)
-{
-	struct edge_user *from = edge_team_user(t, json_get_str(o, "user"));
-	struct edge_member *mb;
-	struct edge_msg *m;
-	size_t i;
-
-	m = chan_msg_append(t, c, o, 1);
-	if (m == NULL)
-		return;
-	for (i = 0; i < m->nmentions; i++) {
-		if (m->mentions[i] == from)
-			continue;
-		mb = edge_team_member(m->mentions[i], c);
-		if (mb != NULL && mb->read_ord < m->ord)
-			mb->mentions++;
-	}
-
-	/* What one writes, one has read. */
-	if (from != NULL && (mb = edge_team_member(from, c)) != NULL) {
-		mb->read_ord = c->msg_ord;
-		mb->mentions = 0;
-		util_strlcpy(mb->last_read, c->latest, sizeof(mb->last_read));
-	}
-}
-
-/*
- * A read mark: u has read c up to ts.  The event may say how many
- * messages stay unread and mention u; otherwise they are counted from
- * the recent messages.
- */
-static void
-team_mark(struct edge_member *mb, const char *ts, const json_t *ev)
-{
-	struct edge_channel *c = mb->chan;
-	json_t *v;
-	size_t i;
-	int64_t n = 0;
-
-	util_strlcpy(mb->last_read, ts, sizeof(mb->last_read));
-	v = json_object_get(ev, "unread_count");
-	if (json_is_integer(v) && json_integer_value(v) >= 0) {
-		mb->read_ord = c->msg_ord - json_integer_value(v);
-	} else if (c->nrecent == 0 || ts_cmp(ts, c->latest) >= 0) {
-		mb->read_ord = c->msg_ord;
-	} else if (ts_cmp(ts, c->recent[0].ts) < 0) {
-		/* Older than what is kept: at least all of those unread. */
-		if (mb->read_ord > c->recent[0].ord - 1)
-			mb->read_ord = c->recent[0].ord - 1;
-	} else {
-		for (i = c->nrecent; i-- > 0;)
-			if (ts_cmp(c->recent[i].ts, ts) <= 0)
-				break;
-		mb->read_ord = c->recent[i].ord;
-	}
-
-	v = json_object_get(ev, "mention_count");
-	if (!json_is_integer(v))
-		v = json_object_get(ev, "num_mentions");
-	if (json_is_integer(v) && json_integer_value(v) >= 0) {
-		mb->mentions = json_integer_value(v);
-		return;
-	}
-	for (i = 0; i < c->nrecent; i++)
-		if (c->recent[i].ord > mb->read_ord &&
-		    msg_mentions(&c->recent[i], mb->user))
-			n++;
-	mb->mentions = n;
-}
-
-/* One reaction added or removed on a recent message. */
-static void
-msg_react(struct edge_team *t, struct edge_msg *m, const char *name,
-    const char *user, int add)
-{
-	json_t *o, *rs, *r = NULL, *users, *v;
-	size_t i, j;
-	char err[128];
-
-	o = json_parse_strict(m->json, m->json_len, EDGE_EVENT_MAX,
-	    TEAM_JSON_DEPTH, err, sizeof(err));
-	if (o == NULL)
-		return;
-	rs = json_object_get(o, "reactions");
-	if (!json_is_array(rs)) {
-		rs = json_array();
-		json_object_set_new(o, "reactions", rs);
-	}
-	json_array_foreach(rs, i, r) {
-		if (strcmp(json_get_str(r, "name") ? json_get_str(r, "name") :
-		    "", name) == 0)
-			break;
-	}
-	if (i == json_array_size(rs)) {
-		if (!add)
-			goto done;
-		r = json_pack("{s:s,s:[],s:i}", "name", name, "users", "count",
-		    0);
-		json_array_append_new(rs, r);
-	}
-	users = json_object_get(r, "users");
-	if (!json_is_array(users)) {
-		users = json_array();
-		json_object_set_new(r, "users", users);
-	}
-	json_array_foreach(users, j, v) {
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), user) == 0)
-			break;
-	}
-	if (add && j == json_array_size(users))
-		json_array_append_new(users, json_string(user));
-	else if (!add && j < json_array_size(users))
-		json_array_remove(users, j);
-	json_object_set_new(r, "count", json_integer(
-	    (json_int_t)json_array_size(users)));
-	if (json_array_size(users) == 0)
-		json_array_remove(rs, i);
-	if (json_array_size(rs) == 0)
-		json_object_del(o, "reactions");
-	msg_set(t, m, o);
-done:
-	json_decref(o);
-}
-
-/* Audience of a change to channel c: everyone if public, else members. */
-static void
-aud_chan(struct edge_audience *a, struct edge_channel *c)
-{
-	if (c->type == EDGE_CHAN_PUBLIC) {
-		a->kind = EDGE_AUD_TEAM;
-	} else {
-		a->kind = EDGE_AUD_CHANNEL;
-		a->chan = c;
-	}
-}
-
-static int
-ev_message(struct edge_team *t, json_t *ev, struct edge_audience *a)
-{
-	struct edge_channel *c = edge_team_channel(t, json_get_str(ev,
-	    "channel"));
-	const char *sub = json_get_str(ev, "subtype");
-	const char *ts, *thread;
-	json_t *m = json_object_get(ev, "message");
-	struct edge_msg *old;
-
-	if (c == NULL)
-		return EDGE_APPLY_BAD;
-	a->kind = EDGE_AUD_CHANNEL;
-	a->chan = c;
-
-	if (sub != NULL && strcmp(sub, "message_changed") == 0) {
-		old = chan_msg_find(c, json_get_str(m, "ts"));
-		if (old != NULL && json_is_object(m))
-			msg_set(t, old, m);
-		return EDGE_APPLY_OK;
-	}
-	if (sub != NULL && strcmp(sub, "message_replied") == 0) {
-		old = chan_msg_find(c, json_get_str(m, "ts"));
-		if (old != NULL && json_is_object(m))
-			msg_set(t, old, m);
-		return EDGE_APPLY_OK;
-	}
-	if (sub != NULL && strcmp(sub, "message_deleted") == 0) {
-		chan_msg_remove(c, json_get_str(ev, "deleted_ts"));
-		return EDGE_APPLY_OK;
-	}
-
-	ts = json_get_str(ev, "ts");
-	if (!ts_ok(ts))
-		return EDGE_APPLY_BAD;
-
-	/* A thread reply stays out of the channel's history and counts. */
-	thread = json_get_str(ev, "thread_ts");
-	if (thread != NULL && strcmp(thread, ts) != 0 &&
-	    (sub == NULL || strcmp(sub, "thread_broadcast") != 0))
-		return EDGE_APPLY_OK;
-
-	if (sub != NULL && strcmp(sub, "channel_topic") == 0)
-		json_object_set_new(c->obj, "topic", json_pack("{s:s?,s:s?}",
-		    "value", json_get_str(ev, "topic"), "creator",
-		    json_get_str(ev, "user")));
-	if (sub != NULL && strcmp(sub, "channel_purpose") == 0)
-		json_object_set_new(c->obj, "purpose", json_pack("{s:s?,s:s?}",
-		    "value", json_get_str(ev, "purpose"), "creator",
-		    json_get_str(ev, "user")));
-
-	team_message_new(t, c, ev);
-	return EDGE_APPLY_OK;
-}
-
-static int
-ev_reaction(struct edge_team *t, json_t *ev, struct edge_audience *a,
-    int add)
-{
-	json_t *item = json_object_get(ev, "item");
-	struct edge_channel *c = edge_team_channel(t, json_get_str(item,
-	    "channel"));
-	const char *name = json_get_str(ev, "reaction");
-	const char *user = json_get_str(ev, "user");
-	struct edge_msg *m;
-
-	if (c == NULL || name == NULL || user == NULL)
-		return EDGE_APPLY_BAD;
-	a->kind = EDGE_AUD_CHANNEL;
-	a->chan = c;
-	m = chan_msg_find(c, json_get_str(item, "ts"));
-	if (m != NULL)
-		msg_react(t, m, name, user, add);
-	return EDGE_APPLY_OK;
-}
-
-/* channel_created, group_joined, im_created, mpim_joined. */
-static int
-ev_chan_new(struct edge_team *t, json_t *ev, struct edge_audience *a,
-    int dflt_type)
-{
-	json_t *o = json_object_get(ev, "channel");
-	struct edge_channel *c;
-	struct edge_user *u;
-
-	c = team_chan_put(t, o, dflt_type);
-	if (c == NULL)
-		return EDGE_APPLY_BAD;
-
-	/*
-	 * A DM's two people: the event's user and the peer (named "peer"
-	 * or the channel's "user"); whoever opens a group DM is in it.
-	 */
-	if (c->type == EDGE_CHAN_IM || c->type == EDGE_CHAN_MPIM) {
-		if ((u = edge_team_user(t, json_get_str(ev, "user"))) != NULL)
-			team_member_add(u, c);
-	}
-	if (c->type == EDGE_CHAN_IM) {
-		if ((u = edge_team_user(t, json_get_str(ev, "peer"))) != NULL)
-			team_member_add(u, c);
-		if ((u = edge_team_user(t, json_get_str(o, "user"))) != NULL)
-			team_member_add(u, c);
-	}
-	aud_chan(a, c);
-	return EDGE_APPLY_OK;
-}
-
 /* The channel an event names, by id string or by object with an id. */
-static struct edge_channel *
-ev_chan(struct edge_team *t, json_t *ev)
+struct edge_channel *
+edge_team_ev_chan(struct edge_team *t, json_t *ev)
 {
 	json_t *v = json_object_get(ev, "channel");
 
 	if (json_is_object(v))
 		return edge_team_channel(t, json_get_str(v, "id"));
 	return edge_team_channel(t, json_string_value(v));
-}
-
-static int
-ev_chan_rename(struct edge_team *t, json_t *ev, struct edge_audience *a)
-{
-	struct edge_channel *c = ev_chan(t, ev);
-	const char *name = json_get_str(json_object_get(ev, "channel"),
-	    "name"), *label[1];
-
-	if (c == NULL || name == NULL)
-		return EDGE_APPLY_BAD;
-	free(c->name);
-	c->name = xstrdup(name);
-	json_object_set_new(c->obj, "name", json_string(name));
-	json_object_set_new(c->obj, "name_normalized", json_string(name));
-	if (c->cpl != EDGE_CPL_NONE) {
-		label[0] = c->name;
-		edge_cpl_update(t->cpl, c->cpl, label, 1);
-	}
-	aud_chan(a, c);
-	return EDGE_APPLY_OK;
-}
-
-static int
-ev_chan_archive(struct edge_team *t, json_t *ev, struct edge_audience *a,
-    int archived, int deleted)
-{
-	struct edge_channel *c = ev_chan(t, ev);
-
-	if (c == NULL)
-		return EDGE_APPLY_BAD;
-	aud_chan(a, c);
-	c->archived = archived;
-	if (deleted)
-		c->deleted = 1;
-	json_object_set_new(c->obj, "is_archived", json_boolean(archived));
-	if (c->cpl != EDGE_CPL_NONE)
-		edge_cpl_set_hidden(t->cpl, c->cpl, archived || c->deleted);
-	return EDGE_APPLY_OK;
-}
-
-static int
-ev_member(struct edge_team *t, json_t *ev, struct edge_audience *a, int join)
-{
-	struct edge_channel *c = ev_chan(t, ev);
-	struct edge_user *u = edge_team_user(t, json_get_str(ev, "user"));
-
-	if (c == NULL || u == NULL)
-		return EDGE_APPLY_BAD;
-	if (join)
-		team_member_add(u, c);
-	else
-		team_member_del(u, c);
-	a->kind = EDGE_AUD_CHANNEL;
-	a->chan = c;
-	a->extra = u;
-	return EDGE_APPLY_OK;
-}
-
-static int
-ev_user(struct edge_team *t, json_t *ev, struct edge_audience *a)
-{
-	if (team_user_put(t, json_object_get(ev, "user")) == NULL)
-		return EDGE_APPLY_BAD;
-	a->kind = EDGE_AUD_TEAM;
-	return EDGE_APPLY_OK;
-}
-
-static int
-ev_marked(struct edge_team *t, json_t *ev, struct edge_audience *a)
-{
-	struct edge_channel *c = ev_chan(t, ev);
-	struct edge_user *u = edge_team_user(t, json_get_str(ev, "user"));
-	const char *ts = json_get_str(ev, "ts");
-	struct edge_member *mb;
-
-	if (c == NULL || u == NULL || !ts_ok(ts))
-		return EDGE_APPLY_BAD;
-	a->kind = EDGE_AUD_USER;
-	a->user = u;
-	mb = edge_team_member(u, c);
-	if (mb != NULL)
-		team_mark(mb, ts, ev);
-	return EDGE_APPLY_OK;
-}
-
-static int
-ev_team_change(struct edge_team *t, json_t *ev, struct edge_audience *a)
-{
-	const char *name = json_get_str(ev, "name");
-	const char *domain = json_get_str(ev, "domain");
-
-	if (t->obj == NULL)
-		t->obj = json_object();
-	if (name != NULL)
-		json_object_set_new(t->obj, "name", json_string(name));
-	if (domain != NULL)
-		json_object_set_new(t->obj, "domain", json_string(domain));
-	a->kind = EDGE_AUD_TEAM;
-	return EDGE_APPLY_OK;
-}
-
-/* Events about one user's own view, as the backend's RTM scopes them. */
-static const char *const team_user_types[] = {
-	"manual_presence_change", "pref_change", "im_open", "im_close",
-	"group_open", "group_close", "mpim_close", "dnd_updated", NULL,
-};
-
-/*
- * The audience of an event the cache does not change for: the user it
- * is about for the types above, the members of the channel it names
- * (directly or as its item's), else the team.  Unknown channel: BAD.
- */
-static int
-team_aud_other(struct edge_team *t, json_t *ev, const char *type,
-    struct edge_audience *a)
-{
-	json_t *ch = json_object_get(ev, "channel");
-	json_t *item = json_object_get(ev, "item");
-	struct edge_channel *c;
-	size_t i;
-
-	for (i = 0; team_user_types[i] != NULL; i++) {
-		if (strcmp(type, team_user_types[i]) != 0)
-			continue;
-		a->user = edge_team_user(t, json_get_str(ev, "user"));
-		if (a->user == NULL)
-			return EDGE_APPLY_BAD;
-		a->kind = EDGE_AUD_USER;
-		return EDGE_APPLY_OK;
-	}
-	if (ch == NULL && json_is_object(item))
-		ch = json_object_get(item, "channel");
-	if (ch == NULL) {
-		a->kind = EDGE_AUD_TEAM;
-		return EDGE_APPLY_OK;
-	}
-	c = json_is_object(ch) ? edge_team_channel(t, json_get_str(ch, "id")) :
-	    edge_team_channel(t, json_string_value(ch));
-	if (c == NULL)
-		return EDGE_APPLY_BAD;
-	a->kind = EDGE_AUD_CHANNEL;
-	a->chan = c;
-	return EDGE_APPLY_OK;
-}
-
-/* Applies parsed event ev; fills a. */
-static int
-team_dispatch(struct edge_team *t, json_t *ev, struct edge_audience *a)
-{
-	const char *type = json_get_str(ev, "type");
-	struct edge_channel *c;
-
-	if (type == NULL)
-		return EDGE_APPLY_BAD;
-	if (strcmp(type, "message") == 0)
-		return ev_message(t, ev, a);
-	if (strcmp(type, "reaction_added") == 0)
-		return ev_reaction(t, ev, a, 1);
-	if (strcmp(type, "reaction_removed") == 0)
-		return ev_reaction(t, ev, a, 0);
-	if (strcmp(type, "channel_created") == 0)
-		return ev_chan_new(t, ev, a, EDGE_CHAN_PUBLIC);
-	if (strcmp(type, "group_joined") == 0)
-		return ev_chan_new(t, ev, a, EDGE_CHAN_PRIVATE);
-	if (strcmp(type, "im_created") == 0)
-		return ev_chan_new(t, ev, a, EDGE_CHAN_IM);
-	if (strcmp(type, "mpim_joined") == 0 || strcmp(type, "mpim_open") == 0)
-		return ev_chan_new(t, ev, a, EDGE_CHAN_MPIM);
-	if (strcmp(type, "channel_rename") == 0 ||
-	    strcmp(type, "group_rename") == 0)
-		return ev_chan_rename(t, ev, a);
-	if (strcmp(type, "channel_archive") == 0 ||
-	    strcmp(type, "group_archive") == 0)
-		return ev_chan_archive(t, ev, a, 1, 0);
-	if (strcmp(type, "channel_unarchive") == 0 ||
-	    strcmp(type, "group_unarchive") == 0)
-		return ev_chan_archive(t, ev, a, 0, 0);
-	if (strcmp(type, "channel_deleted") == 0 ||
-	    strcmp(type, "group_deleted") == 0)
-		return ev_chan_archive(t, ev, a, 1, 1);
-	if (strcmp(type, "member_joined_channel") == 0)
-		return ev_member(t, ev, a, 1);
-	if (strcmp(type, "member_left_channel") == 0)
-		return ev_member(t, ev, a, 0);
-	if (strcmp(type, "user_change") == 0 || strcmp(type, "team_join") == 0)
-		return ev_user(t, ev, a);
-	if (strcmp(type, "channel_marked") == 0 ||
-	    strcmp(type, "group_marked") == 0 ||
-	    strcmp(type, "im_marked") == 0 ||
-	    strcmp(type, "mpim_marked") == 0)
-		return ev_marked(t, ev, a);
-	if (strcmp(type, "team_rename") == 0 ||
-	    strcmp(type, "team_domain_change") == 0)
-		return ev_team_change(t, ev, a);
-	if (strcmp(type, "tombstone") == 0) {
-		/* A deleted message's event, replayed: nobody sees it. */
-		if ((c = ev_chan(t, ev)) != NULL)
-			chan_msg_remove(c, json_get_str(ev, "ts"));
-		return EDGE_APPLY_OK;
-	}
-	if (strcmp(type, "tokens_revoked") == 0)
-		return EDGE_APPLY_OK; /* acted on, shown to nobody */
-	return team_aud_other(t, ev, type, a);
-}
-
-int
-edge_team_apply(struct edge_team *t, uint64_t seq, const char *json,
-    size_t len, struct edge_audience *aud)
-{
-	struct edge_audience dummy;
-	char err[128];
-	json_t *ev;
-	int r;
-
-	if (aud == NULL)
-		aud = &dummy;
-	memset(aud, 0, sizeof(*aud));
-	if (!t->ready || t->stale)
-		return EDGE_APPLY_GAP;
-	if (seq <= t->seq)
-		return EDGE_APPLY_OLD;
-	if (seq != t->seq + 1) {
-		t->stale = 1;
-		return EDGE_APPLY_GAP;
-	}
-	t->seq = seq;
-
-	ev = json_parse_strict(json, len, EDGE_EVENT_MAX, TEAM_JSON_DEPTH, err,
-	    sizeof(err));
-	if (ev == NULL || !json_is_object(ev)) {
-		json_decref(ev);
-		return EDGE_APPLY_BAD;
-	}
-	r = team_dispatch(t, ev, aud);
-	if (r != EDGE_APPLY_OK)
-		memset(aud, 0, sizeof(*aud));
-	json_decref(ev);
-	return r;
-}
-
-int
-edge_team_apply_ephemeral(struct edge_team *t, const char *json, size_t len,
-    struct edge_audience *aud)
-{
-	struct edge_audience dummy;
-	const char *type, *p;
-	struct edge_channel *c;
-	struct edge_user *u;
-	json_t *ev, *users, *v;
-	char err[128];
-	size_t i;
-
-	if (aud == NULL)
-		aud = &dummy;
-	memset(aud, 0, sizeof(*aud));
-	ev = json_parse_strict(json, len, EDGE_EVENT_MAX, TEAM_JSON_DEPTH, err,
-	    sizeof(err));
-	if (ev == NULL || !json_is_object(ev) ||
-	    (type = json_get_str(ev, "type")) == NULL) {
-		json_decref(ev);
-		return EDGE_APPLY_BAD;
-	}
-
-	if (strcmp(type, "presence_change") == 0) {
-		p = json_get_str(ev, "presence");
-		users = json_object_get(ev, "users");
-		if (!json_is_array(users)) {
-			users = json_array();
-			json_array_append(users, json_object_get(ev, "user"));
-		} else {
-			json_incref(users);
-		}
-		json_array_foreach(users, i, v) {
-			u = edge_team_user(t, json_string_value(v));
-			if (u != NULL && p != NULL)
-				u->presence = strcmp(p, "active") == 0 ?
-				    EDGE_PRESENCE_ACTIVE : EDGE_PRESENCE_AWAY;
-		}
-		json_decref(users);
-		aud->kind = EDGE_AUD_TEAM;
-	} else if ((c = ev_chan(t, ev)) != NULL) {
-		aud->kind = EDGE_AUD_CHANNEL;
-		aud->chan = c;
-	} else if (json_object_get(ev, "channel") == NULL) {
-		aud->kind = EDGE_AUD_TEAM;
-	} else {
-		/* A channel this cache does not know. */
-		json_decref(ev);
-		return EDGE_APPLY_BAD;
-	}
-	json_decref(ev);
-	return EDGE_APPLY_OK;
 }
 
 int
@@ -1182,7 +644,7 @@ edge_team_snapshot_begin(struct edge_team *t, const char *epoch, uint64_t seq,
 static int
 snap_members(struct edge_team *t, json_t *rec)
 {
-	struct edge_channel *c = ev_chan(t, rec);
+	struct edge_channel *c = edge_team_ev_chan(t, rec);
 	json_t *list = json_object_get(rec, "members"), *m, *v;
 	struct edge_member *mb;
 	struct edge_user *u;
@@ -1195,16 +657,16 @@ snap_members(struct edge_team *t, json_t *rec)
 		if (json_is_string(m)) {
 			u = edge_team_user(t, json_string_value(m));
 			if (u != NULL)
-				team_member_add(u, c);
+				edge_team_member_add(u, c);
 			continue;
 		}
 		u = edge_team_user(t, json_get_str(m, "user"));
 		if (u == NULL)
 			continue;
-		team_member_add(u, c);
+		edge_team_member_add(u, c);
 		mb = edge_team_member(u, c);
 		lr = json_get_str(m, "last_read");
-		if (ts_ok(lr))
+		if (edge_ts_ok(lr))
 			util_strlcpy(mb->last_read, lr, sizeof(mb->last_read));
 		v = json_object_get(m, "unread_count");
 		if (json_is_integer(v) && json_integer_value(v) >= 0)
@@ -1220,7 +682,7 @@ snap_members(struct edge_team *t, json_t *rec)
 static int
 snap_messages(struct edge_team *t, json_t *rec)
 {
-	struct edge_channel *c = ev_chan(t, rec);
+	struct edge_channel *c = edge_team_ev_chan(t, rec);
 	json_t *list = json_object_get(rec, "messages"), *m;
 	size_t i;
 
@@ -1228,7 +690,7 @@ snap_messages(struct edge_team *t, json_t *rec)
 		return -1;
 	json_array_foreach(list, i, m)
 		if (json_is_object(m))
-			chan_msg_append(t, c, m, 0);
+			edge_chan_msg_append(t, c, m, 0);
 	return 0;
 }
 
@@ -1277,10 +739,11 @@ edge_team_snapshot_part(struct edge_team *t, int kind, const char *json,
 		}
 		switch (kind) {
 		case EDGE_SNAP_USERS:
-			bad += team_user_put(t, rec) == NULL;
+			bad += edge_team_user_put(t, rec) == NULL;
 			break;
 		case EDGE_SNAP_CHANNELS:
-			bad += team_chan_put(t, rec, EDGE_CHAN_PUBLIC) == NULL;
+			bad += edge_team_chan_put(t, rec,
+			    EDGE_CHAN_PUBLIC) == NULL;
 			break;
 		case EDGE_SNAP_MEMBERS:
 			bad += snap_members(t, rec) == -1;
@@ -1357,144 +820,6 @@ edge_team_memory(const struct edge_team *t)
 			    malloc_usable_size(c->recent[j].mentions);
 	}
 	return n;
-}
-
-/* Autocomplete: the context of one query. */
-struct team_cq {
-	const struct edge_team *t;
-	const struct edge_user *asker;
-	const struct edge_channel *chan; /* may be NULL */
-};
-
-static int
-cq_visible(void *ctx, void *obj, int kind)
-{
-	struct team_cq *q = ctx;
-
-	if (kind == EDGE_CPL_CHANNEL)
-		return edge_team_can_see(q->asker, obj);
-	return 1;
-}
-
-static int
-cq_is_pref(void *ctx, void *obj, int kind)
-{
-	struct team_cq *q = ctx;
-
-	if (kind == EDGE_CPL_CHANNEL)
-		return edge_team_member(q->asker, obj) != NULL;
-	return q->chan != NULL && edge_team_member(obj, q->chan) != NULL;
-}
-
-/* Writes s as a JSON string (s is valid UTF-8). */
-static void
-team_put_str(FILE *f, const char *s)
-{
-	const unsigned char *p;
-
-	fputc('"', f);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
-static char *
-team_error(const char *error, size_t *len)
-{
-	json_t *o = json_slack_error(error);
-	char *s = json_dump_compact(o, len);
-
-	json_decref(o);
-	return s;
-}
-
-char *
-edge_team_complete(struct edge_team *t, const struct edge_user *asker,
-    const char *chan_id, const char *text, size_t tlen, unsigned kinds,
-    size_t limit, size_t *len)
-{
-	struct edge_cpl_hit hits[EDGE_CPL_LIMIT_MAX];
-	struct edge_cpl_query q;
-	struct team_cq cq;
-	ssize_t n, i;
-	char *s = NULL;
-	FILE *f;
-
-	memset(&cq, 0, sizeof(cq));
-	cq.t = t;
-	cq.asker = asker;
-	if (chan_id != NULL && chan_id[0] != '\0') {
-		cq.chan = edge_team_channel(t, chan_id);
-		if (cq.chan == NULL || !edge_team_can_see(asker, cq.chan))
-			return team_error("channel_not_found", len);
-	}
-
-	memset(&q, 0, sizeof(q));
-	q.text = text;
-	q.len = tlen;
-	q.kinds = kinds;
-	q.limit = limit;
-	q.visible = cq_visible;
-	q.visible_kinds = EDGE_CPL_CHANNEL;
-	q.is_pref = cq_is_pref;
-	if (cq.chan != NULL) {
-		q.pref[0] = cq.chan->member_cpl;
-		q.npref[0] = cq.chan->nmembers;
-	}
-	q.pref[1] = asker->chan_cpl;
-	q.npref[1] = asker->nchans;
-	q.ctx = &cq;
-	n = edge_cpl_query(t->cpl, &q, hits, EDGE_CPL_LIMIT_MAX);
-	if (n < 0)
-		return team_error("invalid_query", len);
-
-	/*
-	 * The answer is written directly: it is on the hot path, and its
-	 * strings are the cache's, valid UTF-8 already.
-	 */
-	f = open_memstream(&s, len);
-	if (f == NULL)
-		fatal("edge_team_complete: open_memstream");
-	fputs("{\"ok\":true,\"results\":[", f);
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			fputc(',', f);
-		if (hits[i].kind == EDGE_CPL_USER) {
-			const struct edge_user *u = hits[i].obj;
-
-			fputs("{\"type\":\"user\",\"id\":", f);
-			team_put_str(f, u->id);
-			fputs(",\"name\":", f);
-			team_put_str(f, u->name);
-			fputs(",\"real_name\":", f);
-			team_put_str(f, u->real_name);
-			fputs(",\"display_name\":", f);
-			team_put_str(f, u->display_name);
-			fprintf(f, ",\"is_bot\":%s",
-			    u->is_bot ? "true" : "false");
-		} else {
-			const struct edge_channel *c = hits[i].obj;
-
-			fputs("{\"type\":\"channel\",\"id\":", f);
-			team_put_str(f, c->id);
-			fputs(",\"name\":", f);
-			team_put_str(f, c->name);
-			fprintf(f, ",\"is_private\":%s,\"is_archived\":%s",
-			    c->type != EDGE_CHAN_PUBLIC ? "true" : "false",
-			    c->archived ? "true" : "false");
-		}
-		fprintf(f, ",\"preferred\":%s}",
-		    hits[i].rank == 0 ? "true" : "false");
-	}
-	fputs("]}", f);
-	fclose(f);
-	return s;
 }
 
 static int
