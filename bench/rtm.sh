@@ -84,11 +84,12 @@ start_backend
 n=10000
 [ -n "${QUICK:-}" ] && n=2000
 before=$(rss)
+: >"$tmp/idle.out"
 "$bin/parley-load" rtm-idle -u "$url" -c "$n" -d 600 >"$tmp/idle.out" \
     2>"$tmp/idle.err" &
 load_pid=$!
 for _ in $(seq 600); do
-	grep -q '^ready:' "$tmp/idle.out" && break
+	grep -qs '^ready:' "$tmp/idle.out" && break
 	kill -0 "$load_pid" 2>/dev/null || break
 	sleep 0.2
 done

@@ -154,3 +154,43 @@ describe('RTM events', { timeout: 120000 }, () => {
     assert.deepEqual(leaked, []);
   });
 });
+
+// With more connected users than RTM_SMALL_TEAM (32), channel events are
+// routed by walking the channel's member list instead of checking each
+// connected user: the same people must get them.
+describe('RTM events in a larger team', { timeout: 120000 }, () => {
+  test('40 connected users: members only, each once', async () => {
+    const b = new Backend();
+    await b.start();
+    const names = Array.from({ length: 40 }, (_, i) => `u${i}`);
+    const conns = [];
+    try {
+      const t = await makeTeam(b, 'big', names);
+      const { channel_id: priv } = await b.admin.op({ op: 'channel.create',
+        team: t.team, name: 'some', private: true, creator: t.users.u0.id });
+      for (let i = 1; i < 15; i++)
+        await b.admin.op({ op: 'channel.join', channel: priv,
+          user: t.users[`u${i}`].id });
+      for (const n of names)
+        conns.push(await connectRaw(b, t.users[n].token));
+      const p = await b.api('chat.postMessage', t.users.u0.token,
+        { channel: priv, text: 'for the fifteen' });
+      assert.equal(p.ok, true);
+      const g = await b.api('chat.postMessage', t.users.u39.token,
+        { channel: t.general, text: 'for all forty' });
+      assert.equal(g.ok, true);
+      for (const c of conns)
+        await c.waitFor((m) => m.text === 'for all forty', 10000);
+      conns.forEach((c, i) => {
+        const n = c.msgs.filter((m) => m.text === 'for the fifteen').length;
+        assert.equal(n, i < 15 ? 1 : 0, `u${i} got it ${n} times`);
+        assert.equal(c.msgs.filter((m) => m.text === 'for all forty')
+          .length, 1);
+      });
+    } finally {
+      for (const c of conns)
+        c.close();
+      await b.stop();
+    }
+  });
+});
