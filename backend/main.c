@@ -175,6 +175,23 @@ backend_events(void *arg, const char *team, uint64_t seq, const char *json,
 		rtm_event_hook(bk.rtm, team, seq, json, len);
 }
 
+/* -t: the key file must load as it would at start. */
+static int
+backend_check(const void *arg_settings, void *arg)
+{
+	const struct backend_settings *s = arg_settings;
+	struct token_keys *keys;
+	char err[CONF_ERRLEN];
+
+	keys = token_keys_load(s->tokens.keys, err, sizeof(err));
+	if (keys == NULL) {
+		log_warnx("keys: %s", err);
+		return -1;
+	}
+	token_keys_free(keys);
+	return 0;
+}
+
 static int
 backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 {
@@ -346,6 +363,7 @@ main(int argc, char **argv)
 	ops.schema = &backend_schema;
 	ops.settings = &settings;
 	ops.start = backend_start;
+	ops.check = backend_check;
 	ops.stop = backend_stop;
 	ops.reload = backend_reload;
 	ops.cleanup = backend_cleanup;

@@ -275,10 +275,17 @@ daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	memcpy(ops->settings, loaded, ops->schema->size);
 	free(loaded);
 	if (check_only) {
-		fprintf(stderr, "%s: configuration ok\n", daemon_conf);
+		if (ops->check != NULL &&
+		    ops->check(ops->settings, ops->arg) == -1) {
+			fprintf(stderr, "%s: configuration has errors\n",
+			    daemon_conf);
+			rc = 1;
+		} else {
+			fprintf(stderr, "%s: configuration ok\n", daemon_conf);
+		}
 		conf_free(ops->schema, ops->settings);
 		free(daemon_sections);
-		return 0;
+		return rc;
 	}
 	daemon_apply_log();
 

@@ -4,8 +4,9 @@
  * A daemon's main() fills a struct daemon_ops and calls daemon_main(),
  * which:
  *	- reads the command line: -c FILE (default ops->default_conf),
- *	  -v (debug; repeatable), -t (check the configuration, print the
- *	  result and exit 0 or 1), -h (usage);
+ *	  -v (debug; repeatable), -t (check the configuration, with
+ *	  ops->check when set, print the result and exit 0 or 1), -h
+ *	  (usage);
  *	- loads the configuration (ops->schema plus the shared [log]
  *	  section, see below) and sets up logging;
  *	- ignores SIGPIPE and raises the soft RLIMIT_NOFILE to the hard limit;
@@ -70,6 +71,14 @@ struct daemon_ops {
 
 	/* After the loop ends: free what start made.  May be NULL. */
 	void (*cleanup)(struct ev_loop *loop, void *arg);
+
+	/*
+	 * -t: loads and drops what start would load from files (key files,
+	 * certificates) without opening sockets, so that a configuration
+	 * -t accepts also starts.  Returns 0, or -1 after logging why.
+	 * May be NULL.
+	 */
+	int (*check)(const void *settings, void *arg);
 };
 
 /*

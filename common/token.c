@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,17 +262,24 @@ token_keys_load(const char *path, char *err, size_t errlen)
 {
 	struct token_keys *keys;
 	struct stat sb;
+	char cwd[PATH_MAX], shown[PATH_MAX + 256];
 	char *text;
 	size_t have = 0;
 	ssize_t n;
 	int fd;
 
+	/* Messages name the file as the process resolves it. */
+	if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL)
+		snprintf(shown, sizeof(shown), "%s/%s", cwd, path);
+	else
+		snprintf(shown, sizeof(shown), "%s", path);
+
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", shown, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
+		snprintf(err, errlen, "%s: not a regular file", shown);
 		close(fd);
 		return NULL;
 	}
@@ -279,12 +287,12 @@ token_keys_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen,
 		    "%s: key file is accessible by group or others (mode "
 		    "%03o); chmod 600 it",
-		    path, (unsigned)(sb.st_mode & 0777));
+		    shown, (unsigned)(sb.st_mode & 0777));
 		close(fd);
 		return NULL;
 	}
 	if (sb.st_size > TOKEN_KEYFILE_MAX) {
-		snprintf(err, errlen, "%s: larger than %d bytes", path,
+		snprintf(err, errlen, "%s: larger than %d bytes", shown,
 		    TOKEN_KEYFILE_MAX);
 		close(fd);
 		return NULL;
@@ -301,7 +309,7 @@ token_keys_load(const char *path, char *err, size_t errlen)
 	}
 	close(fd);
 
-	keys = token_keys_parse(path, text, have, err, errlen);
+	keys = token_keys_parse(shown, text, have, err, errlen);
 	OPENSSL_cleanse(text, have);
 	free(text);
 	return keys;

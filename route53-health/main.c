@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "health.h"
 #include "log.h"
+#include "tls.h"
 
 static struct health_settings health_settings;
 static struct health health;
@@ -90,6 +91,35 @@ main_start(struct ev_loop *loop, void *settings, void *arg)
 	return 0;
 }
 
+/*
+ * -t: the settings must build as at start and the TLS certificate and
+ * key must load; no socket is opened.
+ */
+static int
+main_check(const void *settings, void *arg)
+{
+	const struct health_settings *s = settings;
+	struct health tmp;
+	char err[CONF_ERRLEN];
+	SSL_CTX *ctx;
+	int rc = 0;
+
+	if (health_build(&tmp, s, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		rc = -1;
+	}
+	health_free(&tmp);
+	if (rc == 0 && s->listen_tls.port != 0) {
+		ctx = tls_server_ctx_new(&s->tls, err, sizeof(err));
+		if (ctx == NULL) {
+			log_warnx("listen_tls: %s", err);
+			rc = -1;
+		}
+		SSL_CTX_free(ctx);
+	}
+	return rc;
+}
+
 static void
 main_stop(struct ev_loop *loop, void *arg)
 {
@@ -139,6 +169,7 @@ main(int argc, char **argv)
 		.settings = &health_settings,
 		.arg = &health,
 		.start = main_start,
+		.check = main_check,
 		.stop = main_stop,
 		.reload = main_reload,
 		.cleanup = main_cleanup,

@@ -6,6 +6,7 @@
  * The main thread runs the stats listener and the daemon's signals; the
  * [spoa] threads worker threads answer HAProxy.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@ struct spoa_main {
 	int nworkers;
 	int lfd;
 	struct spoa_httpd *httpd;
+	ev_timer drain_w;
 };
 
 static struct spoa_settings spoa_settings;
@@ -70,6 +72,46 @@ spoa_start(struct ev_loop *loop, void *settings, void *arg)
 	return 0;
 }
 
+/* Polls the draining workers; once all are done, ends the loop. */
+static void
+spoa_drain_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct spoa_main *m = t->data;
+	int i;
+
+	for (i = 0; i < m->nworkers; i++)
+		if (!atomic_load(&m->workers[i].drained))
+			return;
+	ev_timer_stop(loop, t);
+	for (i = 0; i < m->nworkers; i++)
+		spoa_worker_join(&m->workers[i]);
+	m->nworkers = 0;
+	log_info("every SPOP connection said goodbye");
+	daemon_exit(loop);
+}
+
+/*
+ * SIGTERM: the workers answer what HAProxy already sent, say
+ * AGENT-DISCONNECT (status 0) on every connection and close; the loop
+ * ends when they are done (or at the daemon's stop timeout).
+ */
+/* -t: the key file must load as it would at start. */
+static int
+spoa_check(const void *settings, void *arg)
+{
+	const struct spoa_settings *s = settings;
+	struct token_keys *keys;
+	char err[CONF_ERRLEN];
+
+	keys = token_keys_load(s->tokens.keys, err, sizeof(err));
+	if (keys == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	token_keys_free(keys);
+	return 0;
+}
+
 static void
 spoa_stop(struct ev_loop *loop, void *arg)
 {
@@ -77,9 +119,9 @@ spoa_stop(struct ev_loop *loop, void *arg)
 	int i;
 
 	for (i = 0; i < m->nworkers; i++)
-		spoa_worker_join(&m->workers[i]);
-	m->nworkers = 0;
-	daemon_exit(loop);
+		spoa_worker_drain(&m->workers[i]);
+	daemon_timer_start(loop, &m->drain_w, spoa_drain_check, 0.01, 0.01,
+	    m);
 }
 
 /*
@@ -110,6 +152,7 @@ spoa_cleanup(struct ev_loop *loop, void *arg)
 	struct spoa_main *m = arg;
 	int i;
 
+	ev_timer_stop(loop, &m->drain_w);
 	for (i = 0; i < m->nworkers; i++)
 		spoa_worker_join(&m->workers[i]);
 	spoa_stats_close(m->httpd);
@@ -132,6 +175,7 @@ main(int argc, char **argv)
 		.settings = &spoa_settings,
 		.arg = &spoa_main_state,
 		.start = spoa_start,
+		.check = spoa_check,
 		.stop = spoa_stop,
 		.reload = spoa_reload,
 		.cleanup = spoa_cleanup,

@@ -43,6 +43,8 @@ struct spoa_settings {
 	int threads;
 	int max_frame_size;
 	int max_conns;
+	long long idle_timeout;  /* ms */
+	long long frame_timeout; /* ms */
 	struct conf_list mobile_ua;
 	struct conf_list open_paths;
 	struct conf_list boot_paths;
@@ -60,6 +62,8 @@ extern const struct conf_schema spoa_schema;
 /* The decision rules, derived from the settings at start. */
 struct spoa_policy {
 	uint32_t max_frame_size;
+	double idle_timeout;  /* seconds */
+	double frame_timeout; /* seconds */
 	struct spoa_list mobile_ua;
 	struct spoa_list open_paths;
 	struct spoa_list boot_paths;
@@ -182,6 +186,7 @@ struct spoa_session {
 	unsigned int pipelining : 1;
 	unsigned int healthcheck : 1;
 	uint8_t hdr[4];
+	char peer[64]; /* for log lines; "" when unknown */
 	uint8_t *hold;
 	size_t hold_len;
 	size_t hold_need;
@@ -198,6 +203,13 @@ void spoa_session_free(struct spoa_session *s);
  */
 int spoa_session_input(struct spoa_session *s, const uint8_t *data,
     size_t len, struct spoa_obuf *out);
+/*
+ * Appends an AGENT-DISCONNECT with status (SPOP_ST_NORMAL or
+ * SPOP_ST_TIMEOUT) and message, drops a partial frame and moves to
+ * CLOSING.  Nothing is appended when the session is already closing.
+ */
+void spoa_session_goodbye(struct spoa_session *s, uint32_t status,
+    const char *msg, struct spoa_obuf *out);
 /* Tells whether a frame is partly received (for logging a cut). */
 int spoa_session_pending(const struct spoa_session *s);
 
@@ -275,6 +287,9 @@ struct spoa_worker {
 	size_t nconns;
 	ev_io accept_w;
 	ev_async stop_w;
+	ev_async drain_w;
+	int draining;
+	_Atomic int drained;
 	struct spoa_ctx ctx;
 	struct spoa_stats stats;
 	struct spoa_obuf out;
@@ -288,6 +303,12 @@ struct spoa_worker {
  */
 int spoa_worker_start(struct spoa_worker *w, int lfd, int max_conns,
     const struct spoa_policy *pol, struct spoa_admit *admit);
+/*
+ * Asks the worker to stop accepting, answer what its connections already
+ * sent, say AGENT-DISCONNECT (status 0) on each and close them;
+ * w->drained becomes 1 once every connection is closed.
+ */
+void spoa_worker_drain(struct spoa_worker *w);
 /* Stops the worker, closes its connections and frees what it holds. */
 void spoa_worker_join(struct spoa_worker *w);
 

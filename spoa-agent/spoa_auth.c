@@ -10,10 +10,14 @@
  * arrive, and a new key set retires every entry.
  *
  * The key set in use is one atomic pointer that workers read per check.
- * A reload swaps in a new set; the old one is kept until exit, as a
- * worker may still be using it and reloads are rare.
+ * A reload swaps in a new set and retires the old one.  A check counts
+ * itself in spoa_auth_readers before it reads the pointer and uncounts
+ * itself when done, so once the count is seen at zero after a swap no
+ * check can still hold a retired set: retired sets are freed at the
+ * first reload (or exit) that sees it at zero.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,25 +38,55 @@ static _Thread_local struct spoa_auth_entry *spoa_auth_cache;
 /* Entries of an older generation are stale; 0 marks an empty entry. */
 static _Atomic unsigned int spoa_auth_gen = 1;
 
+struct spoa_auth_old {
+	struct token_keys *keys;
+	struct spoa_auth_old *next;
+};
+
 static _Atomic(struct token_keys *) spoa_auth_keys;
-static struct token_keys *spoa_auth_retired[64];
-static size_t spoa_auth_nretired;
+static _Atomic unsigned long spoa_auth_readers;
+static struct spoa_auth_old *spoa_auth_retired;
 static pthread_mutex_t spoa_auth_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Frees the retired sets; spoa_auth_lock held, no check in flight. */
+static void
+spoa_auth_reclaim(void)
+{
+	struct spoa_auth_old *o;
+
+	while ((o = spoa_auth_retired) != NULL) {
+		spoa_auth_retired = o->next;
+		token_keys_free(o->keys);
+		free(o);
+	}
+}
 
 void
 spoa_auth_set_keys(struct token_keys *keys)
 {
-	struct token_keys *old;
+	struct spoa_auth_old *o;
+	int i;
 
 	pthread_mutex_lock(&spoa_auth_lock);
-	old = atomic_exchange(&spoa_auth_keys, keys);
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		abort();
+	o->keys = atomic_exchange(&spoa_auth_keys, keys);
 	atomic_fetch_add(&spoa_auth_gen, 1);
-	if (old != NULL) {
-		if (spoa_auth_nretired ==
-		    sizeof(spoa_auth_retired) / sizeof(spoa_auth_retired[0]))
-			/* XXX: past 64 reloads the oldest set is leaked. */
-			spoa_auth_nretired--;
-		spoa_auth_retired[spoa_auth_nretired++] = old;
+	if (o->keys != NULL) {
+		o->next = spoa_auth_retired;
+		spoa_auth_retired = o;
+	} else {
+		free(o);
+	}
+
+	/* A check takes microseconds: wait briefly for a quiet moment. */
+	for (i = 0; i < 1000; i++) {
+		if (atomic_load(&spoa_auth_readers) == 0) {
+			spoa_auth_reclaim();
+			break;
+		}
+		sched_yield();
 	}
 	pthread_mutex_unlock(&spoa_auth_lock);
 }
@@ -60,13 +94,9 @@ spoa_auth_set_keys(struct token_keys *keys)
 void
 spoa_auth_cleanup(void)
 {
-	size_t i;
-
 	pthread_mutex_lock(&spoa_auth_lock);
 	token_keys_free(atomic_exchange(&spoa_auth_keys, NULL));
-	for (i = 0; i < spoa_auth_nretired; i++)
-		token_keys_free(spoa_auth_retired[i]);
-	spoa_auth_nretired = 0;
+	spoa_auth_reclaim();
 	pthread_mutex_unlock(&spoa_auth_lock);
 }
 
@@ -96,11 +126,11 @@ spoa_auth_result(const struct token_info *info, int ticket, time_t now,
 	return SPOA_AUTH_OK;
 }
 
-enum spoa_auth
-spoa_auth_check(const char *tok, size_t len, int ticket, time_t now,
-    char *team, char *user)
+/* spoa_auth_check with keys, the set in use when the check began. */
+static enum spoa_auth
+spoa_auth_check_keys(const struct token_keys *keys, const char *tok,
+    size_t len, int ticket, time_t now, char *team, char *user)
 {
-	const struct token_keys *keys = atomic_load(&spoa_auth_keys);
 	unsigned int gen = atomic_load_explicit(&spoa_auth_gen,
 	    memory_order_relaxed);
 	struct spoa_auth_entry *e;
@@ -132,6 +162,19 @@ spoa_auth_check(const char *tok, size_t len, int ticket, time_t now,
 		e->info = info;
 	}
 	return spoa_auth_result(&info, ticket, now, team, user);
+}
+
+enum spoa_auth
+spoa_auth_check(const char *tok, size_t len, int ticket, time_t now,
+    char *team, char *user)
+{
+	enum spoa_auth r;
+
+	atomic_fetch_add(&spoa_auth_readers, 1);
+	r = spoa_auth_check_keys(atomic_load(&spoa_auth_keys), tok, len,
+	    ticket, now, team, user);
+	atomic_fetch_sub(&spoa_auth_readers, 1);
+	return r;
 }
 
 void

@@ -20,6 +20,10 @@ static const struct conf_key spoa_keys[] = {
 	SPOA_KEY("max_frame_size", CONF_INT, max_frame_size, "16380",
 	    SPOP_MIN_FRAME_SIZE, SPOP_MAX_FRAME_SIZE),
 	SPOA_KEY("max_conns", CONF_INT, max_conns, "10000", 1, 100000),
+	SPOA_KEY("idle_timeout", CONF_DURATION, idle_timeout, "40s", 100,
+	    86400000),
+	SPOA_KEY("frame_timeout", CONF_DURATION, frame_timeout, "5s", 100,
+	    3600000),
 	SPOA_KEY("mobile_user_agents", CONF_LIST, mobile_ua,
 	    "iPhone iPad Android Mobile ParleyMobile", 0, 64),
 	SPOA_KEY("open_paths", CONF_LIST, open_paths,
@@ -108,6 +112,8 @@ spoa_policy_init(struct spoa_policy *pol, const struct spoa_settings *s)
 {
 	memset(pol, 0, sizeof(*pol));
 	pol->max_frame_size = s->max_frame_size;
+	pol->idle_timeout = s->idle_timeout / 1000.0;
+	pol->frame_timeout = s->frame_timeout / 1000.0;
 	spoa_list_init(&pol->mobile_ua, &s->mobile_ua);
 	spoa_list_init(&pol->open_paths, &s->open_paths);
 	spoa_list_init(&pol->boot_paths, &s->boot_paths);

@@ -98,8 +98,8 @@ spoa_session_fail(struct spoa_session *s, uint32_t status,
 
 	if (status != SPOP_ST_NORMAL) {
 		SPOA_INC(s->ctx->stats->errors);
-		log_info("spop: disconnecting HAProxy: %s (status %u)", msg,
-		    status);
+		log_info("spop: disconnecting HAProxy%s%s: %s (status %u)",
+		    s->peer[0] ? " at " : "", s->peer, msg, status);
 	}
 
 	p = spoa_obuf_reserve(out, room);
@@ -109,6 +109,28 @@ spoa_session_fail(struct spoa_session *s, uint32_t status,
 		out->len += n;
 	s->state = SPOA_SESS_CLOSING;
 	return 1;
+}
+
+void
+spoa_session_goodbye(struct spoa_session *s, uint32_t status,
+    const char *msg, struct spoa_obuf *out)
+{
+	size_t room = 64 + strlen(msg);
+	uint8_t *p;
+	ssize_t n;
+
+	if (s->state == SPOA_SESS_CLOSING)
+		return;
+	if (status != SPOP_ST_NORMAL)
+		SPOA_INC(s->ctx->stats->errors);
+	p = spoa_obuf_reserve(out, room);
+	n = spop_build_disconnect(p, room, SPOP_FRAME_AGENT_DISCONNECT,
+	    status, msg);
+	if (n > 0)
+		out->len += n;
+	/* A partial frame will never be finished now. */
+	spoa_session_free(s);
+	s->state = SPOA_SESS_CLOSING;
 }
 
 /* Answers HAPROXY-HELLO: negotiate size and capabilities. */

@@ -170,12 +170,15 @@ spoa_stats_render(struct spoa_stats *const *st, size_t n, size_t *len)
 
 /*
  * The stats listener: plain HTTP/1.1 on its own address, one request
- * per connection.  GET /metrics gets the text above, anything else 404.
- * A request larger than SPOA_HTTP_MAX or slower than SPOA_HTTP_TIMEOUT
- * is dropped.
+ * per connection.  GET /metrics gets the text above, another method on
+ * /metrics 405, any other path 404.  A request head larger
+ * than SPOA_HTTP_MAX gets 431, one that does not parse 400; one slower
+ * than SPOA_HTTP_TIMEOUT is dropped.
  */
 #define SPOA_HTTP_MAX	  4096
 #define SPOA_HTTP_TIMEOUT 5.0
+/* Input dropped after an error answer before closing anyway. */
+#define SPOA_HTTP_DISCARD (1024 * 1024)
 
 struct spoa_httpd {
 	struct ev_loop *loop;
@@ -196,6 +199,7 @@ struct spoa_hconn {
 	size_t url_len;
 	int url_long;
 	int done;
+	int discard;
 	size_t got;
 	struct spoa_hconn *prev, *next;
 };
@@ -239,50 +243,80 @@ spoa_hconn_complete(http_parser *p)
 	return 1;
 }
 
-/* Sends the whole answer with blocking-style retries; small and local. */
+/* Writes all of a short answer; gives up if the socket does not take it. */
+static void
+spoa_hconn_write(struct spoa_hconn *c, const char *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(c->fd, p, len);
+		if (w <= 0)
+			return;
+		p += w;
+		len -= (size_t)w;
+	}
+}
+
+/* Answers an error: status line and a one-line body, then close. */
+static void
+spoa_hconn_error(struct spoa_hconn *c, const char *status, const char *extra,
+    const char *body)
+{
+	char buf[512];
+	int n;
+
+	n = snprintf(buf, sizeof(buf),
+	    "HTTP/1.1 %s\r\nContent-Type: text/plain\r\n%s"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	    status, extra, strlen(body) + 1, body);
+	if (n > 0 && (size_t)n < sizeof(buf))
+		spoa_hconn_write(c, buf, (size_t)n);
+}
+
+/* Answers the request: the metrics, 405 or 404. */
 static void
 spoa_hconn_answer(struct spoa_hconn *c)
 {
-	static const char notfound[] = "HTTP/1.1 404 Not Found\r\n"
-				       "Content-Type: text/plain\r\n"
-				       "Content-Length: 10\r\n"
-				       "Connection: close\r\n\r\n"
-				       "not found\n";
-	char head[160], *body = NULL;
-	const char *parts[2];
-	size_t lens[2], blen = 0, i, off;
-	int is_metrics;
-	ssize_t w;
+	char head[160], *body;
+	size_t blen = 0;
+	int is_metrics, n;
 
-	is_metrics = !c->url_long && c->parser.method == HTTP_GET &&
-	    (strcmp(c->url, "/metrics") == 0 ||
-		strncmp(c->url, "/metrics?", 9) == 0);
-	if (is_metrics) {
-		body = spoa_stats_render(c->h->st, c->h->n, &blen);
-		lens[0] = snprintf(head, sizeof(head),
-		    "HTTP/1.1 200 OK\r\n"
-		    "Content-Type: text/plain; version=0.0.4\r\n"
-		    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-		    blen);
-		parts[0] = head;
-		parts[1] = body;
-		lens[1] = blen;
-	} else {
-		parts[0] = notfound;
-		lens[0] = sizeof(notfound) - 1;
-		parts[1] = "";
-		lens[1] = 0;
+	is_metrics = !c->url_long && (strcmp(c->url, "/metrics") == 0 ||
+	    strncmp(c->url, "/metrics?", 9) == 0);
+	if (is_metrics && c->parser.method != HTTP_GET) {
+		spoa_hconn_error(c, "405 Method Not Allowed", "Allow: GET\r\n",
+		    "method not allowed");
+		return;
+	}
+	if (!is_metrics) {
+		spoa_hconn_error(c, "404 Not Found", "", "not found");
+		return;
 	}
 
-	/* The socket buffer takes a few kilobytes at once; give up if not. */
-	for (i = 0; i < 2; i++)
-		for (off = 0; off < lens[i]; off += w) {
-			w = write(c->fd, parts[i] + off, lens[i] - off);
-			if (w <= 0)
-				goto out;
-		}
-out:
+	body = spoa_stats_render(c->h->st, c->h->n, &blen);
+	n = snprintf(head, sizeof(head),
+	    "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/plain; version=0.0.4\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	    blen);
+	/* The socket buffer takes a few kilobytes at once; small and local. */
+	spoa_hconn_write(c, head, (size_t)n);
+	spoa_hconn_write(c, body, blen);
 	free(body);
+}
+
+/*
+ * After an error answer: the client may still be sending, and closing
+ * with unread input would reset the connection before it reads the
+ * answer.  So stop writing and drop what comes until it closes (or
+ * SPOA_HTTP_DISCARD bytes, or the timeout).
+ */
+static void
+spoa_hconn_finish(struct spoa_hconn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->discard = 1;
 }
 
 static void
@@ -304,17 +338,30 @@ spoa_hconn_read(struct ev_loop *loop, ev_io *io, int revents)
 		return;
 	}
 	c->got += n;
+	if (c->discard) {
+		if (c->got > SPOA_HTTP_DISCARD)
+			spoa_hconn_close(c);
+		return;
+	}
 	http_parser_execute(&c->parser, &settings, buf, n);
 	if (c->done) {
 		spoa_hconn_answer(c);
 		spoa_hconn_close(c);
 		return;
 	}
-	if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK ||
-	    c->got > SPOA_HTTP_MAX) {
+	if (c->got > SPOA_HTTP_MAX ||
+	    HTTP_PARSER_ERRNO(&c->parser) == HPE_HEADER_OVERFLOW) {
+		log_info("stats: request header too large (over %d bytes); "
+			 "closing",
+		    SPOA_HTTP_MAX);
+		spoa_hconn_error(c, "431 Request Header Fields Too Large", "",
+		    "header too large");
+		spoa_hconn_finish(c);
+	} else if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
 		log_info("stats: bad request: %s; closing",
-		    http_errno_name(HTTP_PARSER_ERRNO(&c->parser)));
-		spoa_hconn_close(c);
+		    http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
+		spoa_hconn_error(c, "400 Bad Request", "", "bad request");
+		spoa_hconn_finish(c);
 	}
 }
 

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "log.h"
 
 struct dset {
 	struct conf_addr listen;
@@ -124,9 +125,22 @@ d_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
 	return f->gen == 99 ? -1 : 0;
 }
 
+/* -t's extra check: gen 77 stands for a key file that would not load. */
+static int
+d_check(const void *settings, void *arg)
+{
+	const struct dset *s = settings;
+
+	if (s->gen == 77) {
+		log_warnx("check: gen 77 would not start");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct daemon_ops d_ops = {
 	"parley-test", "/nonexistent/parley.conf", &d_schema, &d_settings,
-	NULL, d_start, d_stop, d_reload, NULL,
+	NULL, d_start, d_stop, d_reload, NULL, d_check,
 };
 
 /* Parent side. */
@@ -334,6 +348,17 @@ test_command_line(void **state)
 
 	write_conf("[log]\nsyslog = sometimes\n");
 	assert_int_equal(wait_exit(spawn(good, 4, &rep, &err)), 1);
+	close(rep);
+	close(err);
+
+	/*
+	 * Guards: -t said "configuration ok" for what start then refused;
+	 * it now runs the daemon's check hook too.
+	 */
+	write_conf("[spoa]\ngen = 77\n");
+	assert_int_equal(wait_exit(spawn(good, 4, &rep, &err)), 1);
+	wait_for(err, "check: gen 77 would not start");
+	wait_for(err, "configuration has errors");
 	close(rep);
 	close(err);
 

@@ -256,6 +256,57 @@ expect_disconnect(struct fixture *f, int rc, uint32_t status)
 	assert_null(f->s.hold);
 }
 
+/*
+ * Guards: a connection stuck after HELLO (a partial frame, or silence)
+ * and a stopping agent closed without a word.  spoa_session_goodbye says
+ * AGENT-DISCONNECT with the given status once, then nothing more.
+ */
+static void
+test_goodbye(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t part[10] = {0x00, 0x00, 0x3e, 0x80, SPOP_FRAME_NOTIFY};
+
+	handshake(f, 16380);
+	/* 10 bytes of a frame announced as 16,000 bytes: held, pending. */
+	assert_int_equal(feed(f, part, sizeof(part)), 0);
+	assert_true(spoa_session_pending(&f->s));
+	assert_int_equal(f->out.len, 0);
+
+	spoa_session_goodbye(&f->s, SPOP_ST_TIMEOUT, "a timeout occurred",
+	    &f->out);
+	expect_disconnect(f, 1, SPOP_ST_TIMEOUT);
+	assert_int_equal(f->stats.errors, 1);
+
+	/* Already closing: nothing more is said. */
+	f->out.len = 0;
+	spoa_session_goodbye(&f->s, SPOP_ST_NORMAL, "agent is stopping",
+	    &f->out);
+	assert_int_equal(f->out.len, 0);
+	assert_int_equal(feed(f, part, sizeof(part)), 1);
+}
+
+static void
+test_goodbye_stopping(void **state)
+{
+	struct fixture *f = *state;
+	struct spop_frame fr;
+	const char *msg;
+	size_t off = 0, mlen;
+	uint32_t st;
+
+	handshake(f, 16380);
+	spoa_session_goodbye(&f->s, SPOP_ST_NORMAL, "agent is stopping",
+	    &f->out);
+	assert_int_equal(next_frame(&f->out, &off, &fr),
+	    SPOP_FRAME_AGENT_DISCONNECT);
+	assert_int_equal(spop_disconnect_parse(&fr, &st, &msg, &mlen), 0);
+	assert_int_equal(st, SPOP_ST_NORMAL);
+	assert_int_equal(mlen, strlen("agent is stopping"));
+	assert_memory_equal(msg, "agent is stopping", mlen);
+	assert_int_equal(f->stats.errors, 0);
+}
+
 static void
 test_healthcheck(void **state)
 {
@@ -901,6 +952,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_decide_admit, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_ack_in_bounds, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_goodbye, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_goodbye_stopping, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_haproxy3_play, setup,
 		    teardown),
