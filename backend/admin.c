@@ -32,8 +32,9 @@
  * and a channel id or name of that team.  backup writes a compacted
  * copy into dir (an absolute path; it must not hold a data.mdb yet) on
  * a worker thread while the backend goes on serving.
- * Errors: {"ok":false,"error":name} with "detail" for some.  A line longer than 64 KiB or not a
- * JSON object closes the connection after an error line.
+ * Errors: {"ok":false,"error":name} with "detail" for some.  A line
+ * longer than 64 KiB or not a JSON object closes the connection after
+ * an error line.
  *
  * Each connection has one request in flight: reading stops until it is
  * answered.

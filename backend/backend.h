@@ -27,7 +27,8 @@
  * after changing something has the batch run again with a nested
  * transaction per write), then commits durably, then runs each done
  * function on the loop thread given to store_writer_start() (or on the
- * writer thread when that loop is NULL).  Nobody is told "ok" before that commit.
+ * writer thread when that loop is NULL).  Nobody is told "ok" before
+ * that commit.
  *
  * Identifiers are Slack-shaped strings of STORE_ID_LEN characters: a
  * kind letter (T team, U user, C public channel, G private channel or

@@ -26,8 +26,8 @@ struct ctl_paths {
  * to their daemons.  Fields the file does not set are left as they are.
  * Returns 0, or -1 with a reason in err.
  */
-int ctl_conf_load(const char *path, struct ctl_paths *p, char *err,
-    size_t errlen);
+int ctl_conf_load(
+    const char *path, struct ctl_paths *p, char *err, size_t errlen);
 
 /*
  * Runs command cmd (argv holds its arguments) through the admin socket
@@ -39,8 +39,8 @@ int ctl_conf_load(const char *path, struct ctl_paths *p, char *err,
  * compact, migrate, import, init, seeding) are refused with a message
  * while a backend answers.
  */
-int ctl_admin_run(const struct ctl_paths *p, int sock_given,
-    const char *cmd, int argc, char **argv);
+int ctl_admin_run(const struct ctl_paths *p, int sock_given, const char *cmd,
+    int argc, char **argv);
 
 /*
  * Appends a new random key to the key file at path (created 0600) and

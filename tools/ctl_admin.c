@@ -32,7 +32,7 @@
 
 #include "tools/ctl.h"
 
-#define CTL_ANSWER_MAX (1 << 20)
+#define CTL_ANSWER_MAX  (1 << 20)
 #define CTL_TIMEOUT_SEC 600 /* a backup of a large store takes a while */
 
 struct ctl_conf_ctx {
@@ -55,8 +55,8 @@ ctl_conf_path(const struct ctl_conf_ctx *c, const char *v, char *out)
 }
 
 static int
-ctl_conf_handler(void *arg, const char *section, const char *name,
-    const char *value)
+ctl_conf_handler(
+    void *arg, const char *section, const char *name, const char *value)
 {
 	struct ctl_conf_ctx *c = arg;
 
@@ -71,8 +71,7 @@ ctl_conf_handler(void *arg, const char *section, const char *name,
 }
 
 int
-ctl_conf_load(const char *path, struct ctl_paths *p, char *err,
-    size_t errlen)
+ctl_conf_load(const char *path, struct ctl_paths *p, char *err, size_t errlen)
 {
 	struct ctl_conf_ctx c = { .p = p };
 	const char *slash = strrchr(path, '/');
@@ -165,7 +164,8 @@ ctl_admin_call(struct ctl_admin *a, json_t *req)
 			fatal("admin socket %s: no answer to %s", a->sock, op);
 		if (n == 0)
 			fatalx("admin socket %s: the backend closed the "
-			       "connection during %s", a->sock, op);
+			       "connection during %s",
+			    a->sock, op);
 		if (a->len + (size_t)n > CTL_ANSWER_MAX)
 			fatalx("admin socket %s: answer too long", a->sock);
 		a->buf = xreallocarray(a->buf, a->len + (size_t)n, 1);
@@ -191,9 +191,9 @@ ctl_admin_must(struct ctl_admin *a, json_t *req, const char *what)
 	if (json_get_bool(res, "ok", 0))
 		return res;
 	detail = json_get_str(res, "detail");
-	fatalx("%s: %s%s%s", what, json_get_str(res, "error") ?
-	    json_get_str(res, "error") : "failed", detail ? ": " : "",
-	    detail ? detail : "");
+	fatalx("%s: %s%s%s", what,
+	    json_get_str(res, "error") ? json_get_str(res, "error") : "failed",
+	    detail ? ": " : "", detail ? detail : "");
 }
 
 /* Team (and user, channel) names to ids through the backend. */
@@ -255,16 +255,17 @@ ctl_is_exclusive(const char *cmd)
 
 /* The command through the socket; its exit status, or -1: not served. */
 static int
-ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
-    const char *cmd, int argc, char **argv, json_t *ping)
+ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p, const char *cmd,
+    int argc, char **argv, json_t *ping)
 {
 	json_t *ids, *req, *res;
 	char path[CTL_PATH_MAX], tid[64];
 
 	if (strcmp(cmd, "team") == 0 && argc == 3 &&
 	    strcmp(argv[0], "create") == 0) {
-		res = ctl_admin_must(a, json_pack("{s:s,s:s,s:s}", "op",
-		    "team.create", "name", argv[1], "domain", argv[2]),
+		res = ctl_admin_must(a,
+		    json_pack("{s:s,s:s,s:s}", "op", "team.create", "name",
+		        argv[1], "domain", argv[2]),
 		    "team create");
 		printf("%s\n", jid(res, "team_id"));
 		json_decref(res);
@@ -277,8 +278,8 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 		    "team", jid(ids, "team_id"), "name", argv[2], "real_name",
 		    argv[3]);
 		if (argc == 5)
-			json_object_set_new(req, "password",
-			    json_string(argv[4]));
+			json_object_set_new(
+			    req, "password", json_string(argv[4]));
 		res = ctl_admin_must(a, req, "user create");
 		printf("%s\n", jid(res, "user_id"));
 		json_decref(res);
@@ -288,8 +289,9 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 	if (strcmp(cmd, "user") == 0 && argc == 3 &&
 	    strcmp(argv[0], "deactivate") == 0) {
 		ids = ctl_lookup(a, argv[1], argv[2], NULL);
-		res = ctl_admin_must(a, json_pack("{s:s,s:s}", "op",
-		    "user.deactivate", "user", jid(ids, "user_id")),
+		res = ctl_admin_must(a,
+		    json_pack("{s:s,s:s}", "op", "user.deactivate", "user",
+		        jid(ids, "user_id")),
 		    "user deactivate");
 		printf("%s deactivated; its tokens are revoked\n",
 		    jid(ids, "user_id"));
@@ -299,13 +301,15 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 	}
 	if (strcmp(cmd, "user") == 0 && argc == 4 &&
 	    (strcmp(argv[0], "role") == 0 ||
-	    strcmp(argv[0], "password") == 0)) {
+	        strcmp(argv[0], "password") == 0)) {
 		int role = strcmp(argv[0], "role") == 0;
 
 		ids = ctl_lookup(a, argv[1], argv[2], NULL);
-		res = ctl_admin_must(a, json_pack("{s:s,s:s,s:s}", "op",
-		    role ? "user.set_role" : "user.set_password", "user",
-		    jid(ids, "user_id"), role ? "role" : "password", argv[3]),
+		res = ctl_admin_must(a,
+		    json_pack("{s:s,s:s,s:s}", "op",
+		        role ? "user.set_role" : "user.set_password", "user",
+		        jid(ids, "user_id"), role ? "role" : "password",
+		        argv[3]),
 		    role ? "user role" : "user password");
 		if (role)
 			printf("%s is now %s\n", jid(ids, "user_id"), argv[3]);
@@ -318,10 +322,11 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 	if (strcmp(cmd, "channel") == 0 && argc >= 4 && argc <= 5 &&
 	    strcmp(argv[0], "create") == 0) {
 		ids = ctl_lookup(a, argv[1], argv[3], NULL);
-		res = ctl_admin_must(a, json_pack("{s:s,s:s,s:s,s:s,s:b}", "op",
-		    "channel.create", "team", jid(ids, "team_id"), "name",
-		    argv[2], "creator", jid(ids, "user_id"), "private",
-		    argc == 5 && strcmp(argv[4], "private") == 0),
+		res = ctl_admin_must(a,
+		    json_pack("{s:s,s:s,s:s,s:s,s:b}", "op", "channel.create",
+		        "team", jid(ids, "team_id"), "name", argv[2], "creator",
+		        jid(ids, "user_id"), "private",
+		        argc == 5 && strcmp(argv[4], "private") == 0),
 		    "channel create");
 		printf("%s\n", jid(res, "channel_id"));
 		json_decref(res);
@@ -330,10 +335,12 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 	}
 	if (strcmp(cmd, "message") == 0 && argc == 3 &&
 	    strcmp(argv[0], "delete") == 0) {
-		res = ctl_admin_must(a, json_pack("{s:s,s:s,s:s}", "op",
-		    "message.delete", "channel", argv[1], "ts", argv[2]),
+		res = ctl_admin_must(a,
+		    json_pack("{s:s,s:s,s:s}", "op", "message.delete",
+		        "channel", argv[1], "ts", argv[2]),
 		    "message delete");
-		printf("message %s/%s deleted and scrubbed from the event log\n",
+		printf(
+		    "message %s/%s deleted and scrubbed from the event log\n",
 		    argv[1], argv[2]);
 		json_decref(res);
 		return 0;
@@ -341,8 +348,10 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 	if (strcmp(cmd, "token") == 0 && argc == 2 &&
 	    strcmp(argv[0], "revoke") == 0) {
 		ctl_token_id(argv[1], tid, sizeof(tid));
-		res = ctl_admin_must(a, json_pack("{s:s,s:s}", "op",
-		    "token.revoke", "token_id", tid), "token revoke");
+		res = ctl_admin_must(a,
+		    json_pack(
+		        "{s:s,s:s}", "op", "token.revoke", "token_id", tid),
+		    "token revoke");
 		printf("token %s revoked\n", tid);
 		json_decref(res);
 		return 0;
@@ -355,9 +364,11 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 		if (argc < 2 || argc > 3)
 			return -1;
 		ids = ctl_lookup(a, argv[0], argv[1], NULL);
-		res = ctl_admin_must(a, json_pack("{s:s,s:s,s:I}", "op",
-		    "token.mint", "user", jid(ids, "user_id"), "ttl",
-		    (json_int_t)(argc > 2 ? atoll(argv[2]) : 0)), "token");
+		res = ctl_admin_must(a,
+		    json_pack("{s:s,s:s,s:I}", "op", "token.mint", "user",
+		        jid(ids, "user_id"), "ttl",
+		        (json_int_t)(argc > 2 ? atoll(argv[2]) : 0)),
+		    "token");
 		printf("%s\n", jid(res, "token"));
 		json_decref(res);
 		json_decref(ids);
@@ -367,8 +378,8 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 		/* The file the backend reads, whatever -k or the conf say. */
 		snprintf(path, sizeof(path), "%s", jid(ping, "keys"));
 		ctl_key_append(path);
-		res = ctl_admin_must(a, json_pack("{s:s}", "op", "keys.reload"),
-		    "keys reload");
+		res = ctl_admin_must(
+		    a, json_pack("{s:s}", "op", "keys.reload"), "keys reload");
 		printf("the backend signs new tokens with key %s\n",
 		    jid(res, "kid"));
 		json_decref(res);
@@ -378,12 +389,13 @@ ctl_admin_cmd(struct ctl_admin *a, const struct ctl_paths *p,
 		if (argv[0][0] == '/')
 			snprintf(path, sizeof(path), "%s", argv[0]);
 		else if (getcwd(path, sizeof(path)) != NULL)
-			snprintf(path + strlen(path), sizeof(path) - strlen(path),
-			    "/%s", argv[0]);
+			snprintf(path + strlen(path),
+			    sizeof(path) - strlen(path), "/%s", argv[0]);
 		else
 			fatal("getcwd");
-		res = ctl_admin_must(a, json_pack("{s:s,s:s}", "op", "backup",
-		    "dir", path), "backup");
+		res = ctl_admin_must(a,
+		    json_pack("{s:s,s:s}", "op", "backup", "dir", path),
+		    "backup");
 		printf("compacted copy in %s/data.mdb\n", argv[0]);
 		json_decref(res);
 		return 0;
@@ -420,9 +432,11 @@ ctl_admin_run(const struct ctl_paths *p, int sock_given, const char *cmd,
 	rc = ctl_admin_cmd(&a, p, cmd, argc, argv, ping);
 	json_decref(ping);
 	if (rc == -1 && sock_given) {
-		fprintf(stderr, "parleyctl: %s is not served through the "
-				"admin socket; stop the backend to run it on the "
-				"files\n", cmd);
+		fprintf(stderr,
+		    "parleyctl: %s is not served through the "
+		    "admin socket; stop the backend to run it on the "
+		    "files\n",
+		    cmd);
 		rc = 1;
 	}
 	close(a.fd);

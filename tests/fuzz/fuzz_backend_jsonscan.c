@@ -15,8 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const keys[] = { "context_team_id", "id", "name", "a",
-	"" };
+static const char *const keys[] = { "context_team_id", "id", "name", "a", "" };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

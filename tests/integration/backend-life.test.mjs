@@ -37,7 +37,8 @@ function parseMetrics(text) {
   for (const line of text.split('\n')) {
     if (line === '')
       continue;
-    let m = line.match(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/);
+    let m = line.match(new RegExp('^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) ' +
+      '(counter|gauge|histogram|summary|untyped)$'));
     if (m) {
       assert.ok(!types.has(m[1]), `TYPE ${m[1]} twice`);
       types.set(m[1], m[2]);
@@ -45,7 +46,9 @@ function parseMetrics(text) {
     }
     if (line.startsWith('# HELP ') || line.startsWith('# '))
       continue;
-    m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]+|NaN|\+Inf|-Inf)$/);
+    m = line.match(new RegExp('^([a-zA-Z_:][a-zA-Z0-9_:]*)' +
+      '(\\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\]|\\\\.)*",?)*\\})? ' +
+      '(-?[0-9.e+]+|NaN|\\+Inf|-Inf)$'));
     assert.ok(m, `unparsable metrics line: ${line}`);
     const family = m[1].replace(/_(bucket|sum|count)$/, '');
     assert.ok(types.has(m[1]) || types.has(family), `no TYPE for ${m[1]}`);

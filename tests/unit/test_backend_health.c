@@ -48,8 +48,8 @@ loop_main(void *arg)
 static void
 loop_start(void)
 {
-	assert_int_equal(pthread_create(&loop_thread, NULL, loop_main, NULL),
-	    0);
+	assert_int_equal(
+	    pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
 }
 
 static void
@@ -74,8 +74,7 @@ get(const char *path, char *body, size_t len)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)),
-	    0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	snprintf(req, sizeof(req),
 	    "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
 	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
@@ -133,8 +132,8 @@ static void
 test_healthz(void **state)
 {
 	static const char keytext[] = "k1 "
-	    "00112233445566778899aabbccddeeff"
-	    "00112233445566778899aabbccddeeff\n";
+	                              "00112233445566778899aabbccddeeff"
+	                              "00112233445566778899aabbccddeeff\n";
 	struct store_config cfg = { 0 };
 	struct token_keys *keys;
 	struct api_limits lim;
@@ -152,15 +151,15 @@ test_healthz(void **state)
 	ev_async_init(&wake, wake_cb);
 	ev_async_start(loop, &wake);
 	assert_int_equal(store_writer_start(st, loop), 0);
-	keys = token_keys_parse("k", keytext, strlen(keytext), err,
-	    sizeof(err));
+	keys =
+	    token_keys_parse("k", keytext, strlen(keytext), err, sizeof(err));
 	assert_non_null(keys);
 	api_limits_default(&lim);
 	lim.workers = 1;
 	api = api_ctx_new(loop, st, keys, &lim);
 	h = api_http_new(loop, api, NULL, 0);
-	assert_int_equal(http_server_listen(api_http_server(h), "127.0.0.1",
-	    "0", NULL), 0);
+	assert_int_equal(
+	    http_server_listen(api_http_server(h), "127.0.0.1", "0", NULL), 0);
 	port = http_server_port(api_http_server(h), 0);
 	loop_start();
 

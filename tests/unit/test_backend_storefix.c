@@ -79,13 +79,13 @@ world_apply(struct store_txn *t, void *arg)
 
 	rc = store_op_team_create(t, "Acme", "acme", w->team);
 	if (rc == STORE_OK)
-		rc = store_op_user_create(t, w->team, "ana", "Ana", NULL,
-		    w->u1);
+		rc =
+		    store_op_user_create(t, w->team, "ana", "Ana", NULL, w->u1);
 	if (rc == STORE_OK)
 		rc = store_op_user_create(t, w->team, "bo", "Bo", NULL, w->u2);
 	if (rc == STORE_OK)
-		rc = store_op_channel_create(t, w->team, "general", 'C', w->u1,
-		    w->chan);
+		rc = store_op_channel_create(
+		    t, w->team, "general", 'C', w->u1, w->chan);
 	return rc;
 }
 
@@ -129,8 +129,8 @@ test_epoch_abort(void **state)
 	snprintf(before, sizeof(before), "%s", store_epoch(st));
 
 	/* Through the writer: the failing write's epoch never shows. */
-	assert_int_equal(store_write_sync(st, renew_then_fail, NULL),
-	    STORE_ERR_USER);
+	assert_int_equal(
+	    store_write_sync(st, renew_then_fail, NULL), STORE_ERR_USER);
 	assert_string_equal(store_epoch(st), before);
 
 	/* Outside it: an aborted transaction changes nothing either. */
@@ -222,35 +222,35 @@ test_reply_delete(void **state)
 	r2 = post(st, &w, w.u2, "second", parent);
 	r3 = post(st, &w, w.u1, "third", parent);
 	m = message(st, w.chan, parent);
-	assert_int_equal(json_integer_value(json_object_get(m,
-	    "reply_count")), 3);
+	assert_int_equal(
+	    json_integer_value(json_object_get(m, "reply_count")), 3);
 	json_decref(m);
 
 	/* The latest reply goes: latest_reply steps back to r2. */
 	d = (struct del){ w.chan, r3 };
 	assert_int_equal(store_write_sync(st, del_apply, &d), STORE_OK);
 	m = message(st, w.chan, parent);
-	assert_int_equal(json_integer_value(json_object_get(m,
-	    "reply_count")), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(m, "reply_count")), 2);
 	store_ts_format(r2, ts);
-	assert_string_equal(json_string_value(json_object_get(m,
-	    "latest_reply")), ts);
+	assert_string_equal(
+	    json_string_value(json_object_get(m, "latest_reply")), ts);
 	json_decref(m);
 
 	/* The only reply of u2 goes: u2 leaves reply_users. */
 	d = (struct del){ w.chan, r2 };
 	assert_int_equal(store_write_sync(st, del_apply, &d), STORE_OK);
 	m = message(st, w.chan, parent);
-	assert_int_equal(json_integer_value(json_object_get(m,
-	    "reply_count")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(m, "reply_count")), 1);
 	users = json_object_get(m, "reply_users");
 	assert_int_equal(json_array_size(users), 1);
 	assert_string_equal(json_string_value(json_array_get(users, 0)), w.u1);
-	assert_int_equal(json_integer_value(json_object_get(m,
-	    "reply_users_count")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(m, "reply_users_count")), 1);
 	store_ts_format(r1, ts);
-	assert_string_equal(json_string_value(json_object_get(m,
-	    "latest_reply")), ts);
+	assert_string_equal(
+	    json_string_value(json_object_get(m, "latest_reply")), ts);
 	json_decref(m);
 
 	/* The last reply goes: an ordinary message again. */
@@ -322,8 +322,7 @@ test_import_stream(void **state)
 	assert_int_equal(store_write_sync(st, world_apply, &w), STORE_OK);
 	post(st, &w, w.u1, "hello", 0);
 	f = open_memstream(&text, &len);
-	assert_int_equal(store_export_team(st, w.team, f, err, sizeof(err)),
-	    0);
+	assert_int_equal(store_export_team(st, w.team, f, err, sizeof(err)), 0);
 	fclose(f);
 	store_close(st);
 	assert_true(len > 0 && len < 60000); /* fits a pipe's buffer */
@@ -353,8 +352,8 @@ test_import_stream(void **state)
 		strcpy(broken + head, "{\"k\":\"nonsense\"}\n");
 		in = fmemopen(broken, strlen(broken), "r");
 		st = open_at(bad);
-		assert_int_equal(store_import_team(st, in, err, sizeof(err)),
-		    -1);
+		assert_int_equal(
+		    store_import_team(st, in, err, sizeof(err)), -1);
 		assert_non_null(strstr(err, "line 3"));
 		t = store_rd_begin(st);
 		assert_null(store_txn_team_get(t, w.team));
@@ -426,8 +425,8 @@ test_batch_fallback(void **state)
 
 	/* Alone: the partial write is undone. */
 	one = (struct half){ &w, 1, "bad-alone" };
-	assert_int_equal(store_write_sync(st, half_apply, &one),
-	    STORE_ERR_USER);
+	assert_int_equal(
+	    store_write_sync(st, half_apply, &one), STORE_ERR_USER);
 	store_get_stats(st, &s);
 	assert_int_equal(s.nested_runs, 1);
 
@@ -440,8 +439,8 @@ test_batch_fallback(void **state)
 		snprintf(hs[i].text, sizeof(hs[i].text), "%s-%d",
 		    hs[i].fail ? "bad" : "good", i);
 		good += !hs[i].fail;
-		assert_int_equal(store_submit(st, half_apply, half_done,
-		    &hs[i]), 0);
+		assert_int_equal(
+		    store_submit(st, half_apply, half_done, &hs[i]), 0);
 	}
 	pthread_mutex_lock(&half_mu);
 	while (half_left > 0)
@@ -449,8 +448,8 @@ test_batch_fallback(void **state)
 	pthread_mutex_unlock(&half_mu);
 
 	t = store_rd_begin(st);
-	assert_int_equal(store_txn_history(t, w.chan, 0, 0, 0, 0, count_cb,
-	    &n), STORE_OK);
+	assert_int_equal(
+	    store_txn_history(t, w.chan, 0, 0, 0, 0, count_cb, &n), STORE_OK);
 	store_rd_end(t);
 	assert_int_equal(n, good);
 	store_get_stats(st, &s);
@@ -462,16 +461,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_epoch_abort, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_reply_delete, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_restore_lock, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_import_stream, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_batch_fallback, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_epoch_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reply_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_restore_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_import_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_batch_fallback, setup, teardown),
 	};
 
 	log_init("test_backend_storefix", 0, 0);
