@@ -158,9 +158,13 @@ describe('RTM dead connections', { timeout: 120000 }, () => {
       let m = await b.metrics();
       assert.equal(m.parley_rtm_connections, SILENT + READERS);
 
+      // A connection is counted closed when the heartbeat gives up on
+      // it and leaves the gauge once its socket is released, a moment
+      // later: wait for both rather than read the gauge at the first.
       await until(async () => {
         m = await b.metrics();
-        return m['parley_rtm_closed_total{reason="heartbeat"}'] === SILENT;
+        return m['parley_rtm_closed_total{reason="heartbeat"}'] === SILENT &&
+          m.parley_rtm_connections === READERS;
       }, 2 * heartbeat * 1000 + 5000, 'the heartbeat to close them');
       const took = (Date.now() - t0) / 1000;
       console.log(`${SILENT} silent connections closed by the heartbeat ` +
