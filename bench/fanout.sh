@@ -6,8 +6,11 @@
 #
 #   parley-wstest   common/ws broadcast (one shared frame, writev per
 #                   connection per loop pass); not durable
-#   parley-backend  RTM fan-out of messages posted through the Web API
-#                   (durable: acknowledged after the commit), when built
+#   parley-backend  RTM fan-out of messages sent over RTM by one
+#                   publisher connection: durable (each is committed to
+#                   LMDB before its event goes out), and each recipient
+#                   gets the message event's JSON (about 250 bytes
+#                   around the 100-byte text)
 #   redis           Redis pub/sub, Debian's redis-server; not durable
 #   ws              bench/ws-broadcast.mjs on the npm `ws` package,
 #                   frame serialised once, compression off; not durable
@@ -31,7 +34,7 @@ else
 	sizes=${FANOUT_SIZES:-"100 1000 10000"} repeat=${FANOUT_REPEAT:-3}
 	secs=3
 fi
-targets=${FANOUT_TARGETS:-"parley-wstest redis ws"}
+targets=${FANOUT_TARGETS:-"parley-backend parley-wstest redis ws"}
 load=build/bin/parley-load
 src=127.0.0.1-127.0.0.16
 runs="$bench_tmp/runs.jsonl"
@@ -41,9 +44,43 @@ bench_wait_quiet 3 "${QUICK:+5}"
 machine=$(bench_machine)
 
 # Start every comparator once; each serves every size.
-declare -A url pid
+declare -A url pid extra
 for t in $targets; do
 	case "$t" in
+	parley-backend)
+		# A team with one member and a channel; every subscriber is a
+		# connection of that member, opened with one rtm.connect ticket.
+		d="$bench_tmp/backend"
+		mkdir -p "$d"
+		printf 'k1 %s\n' "$(openssl rand -hex 32)" >"$d/keys"
+		chmod 600 "$d/keys"
+		ctl() { build/bin/parleyctl -d "$d/data" -k "$d/keys" "$@"; }
+		ctl init >/dev/null && ctl team create bench bench >/dev/null &&
+		    ctl user create bench pub Publisher >/dev/null || exit 1
+		chan=$(ctl channel create bench general pub) || exit 1
+		token=$(ctl token bench pub) || exit 1
+		bp=$(bench_free_port)
+		cat >"$d/parley.conf" <<-EOF
+		[backend]
+		listen = 127.0.0.1:$bp
+		data_dir = data
+		rate_tier1 = 0
+		rate_post = 0
+		rtm_ticket_ttl = 10m
+		rtm_out_cap = 4M
+		rtm_max_conns = 20000
+		[tokens]
+		keys = keys
+		EOF
+		BENCH_PORT=$bp bench_start backend build/bin/parley-backend \
+		    -c "$d/parley.conf" || exit 1
+		u=$(curl -s --max-time 5 -H "Authorization: Bearer $token" \
+		    -X POST "http://127.0.0.1:$bp/api/rtm.connect" |
+		    sed -n 's/.*"url":"\([^"]*\)".*/\1/p' | sed 's|\\/|/|g')
+		[ -n "$u" ] || { echo "fanout: rtm.connect failed"; exit 1; }
+		url[$t]=$u
+		extra[$t]="--rtm --channel $chan"
+		;;
 	parley-wstest)
 		bench_start wstest build/bin/parley-wstest -p 0 || exit 1
 		url[$t]="ws://127.0.0.1:$bench_port/"
@@ -80,8 +117,9 @@ run() {
 	local t=$1 n=$2 kind=$3 out c0 c1
 	shift 3
 	c0=$(cpu_secs "${pid[$t]}")
+	# shellcheck disable=SC2086
 	out=$(timeout 120 "$load" fanout -u "${url[$t]}" -c "$n" -w 2 \
-	    -S "$src" "$@" 2>"$bench_tmp/load.err")
+	    -S "$src" ${extra[$t]:-} "$@" 2>"$bench_tmp/load.err")
 	c1=$(cpu_secs "${pid[$t]}")
 	j=$(echo "$out" | sed -n 's/^json: //p')
 	if [ -z "$j" ]; then

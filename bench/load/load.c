@@ -19,6 +19,10 @@
  *            broadcasts a text message starting with 'B' to the
  *            connections of the sender's path (PATH, or PATHc<k> with
  *            CHANNELS > 1); redis://: SUBSCRIBE and PUBLISH on c<k>
+ *            With --rtm, the URL is an RTM URL of parley-backend (from
+ *            rtm.connect, carrying a ticket every connection may use),
+ *            the publisher sends RTM messages to --channel, and the
+ *            receivers find the stamps in the message events
  *   post     durable posts: chat.postMessage with -t TOKEN to --channel,
  *            one request at a time on each of CONNS connections
  *   rtm-idle, rtm-fanout, rtm-send
@@ -216,7 +220,7 @@ usage(void)
 	    " [-s size]\n"
 	    "           [-C channels] [-W window] [-i inflight]"
 	    " [-S src[-src]]\n"
-	    "           [-t token] [--channel id] [--check]\n");
+	    "           [-t token] [--channel id] [--rtm] [--check]\n");
 	exit(2);
 }
 
@@ -557,6 +561,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "check", no_argument, NULL, 'k' },
 		{ "channel", required_argument, NULL, 'H' },
+		{ "rtm", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct load ld;
@@ -605,6 +610,7 @@ main(int argc, char **argv)
 				usage();
 			break;
 		case 'k': ld.check = 1; break;
+		case 'R': ld.rtm = 1; break;
 		default: usage();
 		}
 	}
@@ -627,6 +633,11 @@ main(int argc, char **argv)
 	if (strcmp(ld.mode, "post") == 0 && (ld.token[0] == '\0' ||
 	    ld.channel[0] == '\0')) {
 		fprintf(stderr, "parley-load: post needs -t and --channel\n");
+		return 2;
+	}
+	if (ld.rtm && (!ld.ws || ld.channel[0] == '\0' || ld.channels != 1)) {
+		fprintf(stderr, "parley-load: --rtm needs a ws:// URL, "
+		    "--channel and one channel\n");
 		return 2;
 	}
 	if (ld.size < LOAD_STAMP_LEN)

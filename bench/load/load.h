@@ -77,6 +77,7 @@ struct load {
 	char path[1024];
 	char token[512];        /* -t: bearer token for Web API calls */
 	char channel[64];       /* --channel: where posts go */
+	int rtm;                /* fanout: publish RTM message sends */
 	struct sockaddr_in dst;
 	uint32_t src_lo, src_hi; /* host-order source range, 0 = kernel */
 	uint32_t src_next;

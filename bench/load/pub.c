@@ -80,23 +80,45 @@ pub_queued(const struct pub *p, unsigned ch)
 	return p->ws[ch] != NULL ? lconn_queued(p->ws[ch]) : PUB_QUEUE_MAX;
 }
 
+/*
+ * Queues an RTM message send of text (a stamped message, which needs no
+ * escaping) to the channel; the backend stores it, acknowledges it after
+ * the commit and sends the message event to every member's connection.
+ */
+static void
+pub_rtm(struct lconn *c, const unsigned char *text)
+{
+	static unsigned long long id;
+	char m[4400];
+	int n;
+
+	n = snprintf(m, sizeof(m), "{\"id\":%llu,\"type\":\"message\","
+	    "\"channel\":\"%s\",\"text\":\"%s\"}", ++id, c->ld->channel,
+	    (const char *)text);
+	if (n > 0 && (size_t)n < sizeof(m))
+		lconn_ws_queue(c, 1, m, (size_t)n);
+}
+
 /* Publishes up to n messages stamped now; returns how many went. */
 static uint64_t
 pub_send(struct pub *p, uint64_t n, double now)
 {
 	struct load *ld = p->ld;
-	unsigned char msg[65536];
-	size_t len = ld->size < sizeof(msg) ? ld->size : sizeof(msg);
+	unsigned char msg[4096];
+	size_t len = ld->size < sizeof(msg) ? ld->size : sizeof(msg) - 1;
 	uint64_t i;
 	unsigned ch, k;
 
 	load_message(msg, len, now);
+	msg[len] = '\0';
 	for (i = 0; i < n; i++) {
 		ch = p->next;
 		if (pub_queued(p, ch) >= PUB_QUEUE_MAX)
 			break;
 		if (p->rc != NULL)
 			redis_publish(p->rc, ch, msg, len);
+		else if (ld->rtm)
+			pub_rtm(p->ws[ch], msg);
 		else
 			lconn_ws_queue(p->ws[ch], 1, msg, len);
 		ld->expected += p->members[ch];

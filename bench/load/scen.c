@@ -186,18 +186,33 @@ scen_echo(struct load *ld)
  */
 
 static void
-recv_open(struct lconn *c)
+recv_counted(struct lconn *c)
 {
+	c->user = c;
 	c->ld->open++;
 	scen_open_more(c->ld);
 	load_publish(c->ld);
 }
 
+/* An RTM connection is in the fan-out once its hello has come. */
+static void
+recv_open(struct lconn *c)
+{
+	if (!c->ld->rtm)
+		recv_counted(c);
+}
+
 static void
 recv_ws(struct lconn *c, int op, const unsigned char *d, size_t n)
 {
-	double t = load_stamp_find(d, n);
+	double t;
 
+	if (c->user == NULL) {
+		if (n >= 15 && memcmp(d, "{\"type\":\"hello\"", 15) == 0)
+			recv_counted(c);
+		return;
+	}
+	t = load_stamp_find(d, n);
 	if (t >= 0)
 		load_delivered(c->ld, t);
 }
