@@ -11,7 +11,8 @@
 #
 #   bench/idle-memory.sh [N]      N defaults to 10000 (1000 with QUICK=1)
 #
-# Writes bench/results/idle-memory.txt and .json.  Exits non-zero when a
+# Writes bench/results/idle-memory.txt and .json (bench/results/quick/
+# with QUICK=1).  Exits non-zero when a
 # connection fails or Parley's heap per connection is over 1024 bytes.
 set -u
 cd "$(dirname "$0")/.."
@@ -91,12 +92,14 @@ for t in $targets; do
 	fi
 done
 
-mkdir -p bench/results
+out=bench/results
+[ -n "${QUICK:-}" ] && out=bench/results/quick
+mkdir -p "$out"
 {
 	echo "Memory per idle WebSocket connection (bytes), one run"
 	printf '%-15s %8s %14s %14s\n' target conns heap/conn rss/conn
 	printf '%s\n' "${lines[@]}"
-} | tee bench/results/idle-memory.txt
+} | tee "$out/idle-memory.txt"
 (IFS=,; printf '{"scenario":"idle-memory","machine":%s,"rows":[%s]}\n' \
-    "$(bench_machine)" "${rows[*]}") >bench/results/idle-memory.json
+    "$(bench_machine)" "${rows[*]}") >"$out/idle-memory.json"
 exit $rc

@@ -3,16 +3,19 @@
 // drawn with gnuplot.
 //
 //   node bench/report.mjs fanout RUNS.jsonl MACHINE_JSON
+//   node bench/report.mjs markdown     (tables of the results JSON, for
+//                                       docs/performance.md)
 import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const [name, runsFile, machineJson] = process.argv.slice(2);
-const results = new URL('./results/', import.meta.url).pathname;
+// QUICK runs keep their figures apart from the full run's.
+const results = new URL(process.env.QUICK ? './results/quick/' : './results/', import.meta.url).pathname;
 mkdirSync(results, { recursive: true });
 
-const runs = readFileSync(runsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const runs = runsFile ? readFileSync(runsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
 const machine = JSON.parse(machineJson || '{}');
 
 const durable = { 'parley-backend': 'yes', 'parley-edge': 'yes' };
@@ -109,7 +112,7 @@ function fanout() {
 function chartFanout(sizes, targets, rows) {
   const dir = mkdtempSync(path.join(tmpdir(), 'parley-chart-'));
   const dat = path.join(dir, 'fanout.dat');
-  const lines = ['size ' + targets.join(' ')];
+  const lines = ['# subscribers ' + targets.join(' ')];
   for (const n of sizes) {
     lines.push([n, ...targets.map((t) => {
       const r = rows.find((x) => x.target === t && x.subscribers === n);
@@ -141,7 +144,28 @@ function chartFanout(sizes, targets, rows) {
   rmSync(dir, { recursive: true, force: true });
 }
 
+// Markdown tables of bench/results/fanout.json.
+function markdown() {
+  const j = JSON.parse(readFileSync(path.join(results, 'fanout.json'), 'utf8'));
+  const m = j.machine;
+  console.log(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, Linux ${m.kernel}; load average ${m.loadavg_at_start} at the start; ${m.date}.\n`);
+  const sizes = [...new Set(j.rows.map((r) => r.subscribers))];
+  for (const n of sizes) {
+    console.log(`${n.toLocaleString('en-US')} subscribers:\n`);
+    console.log('| target | durable | deliveries/s (median) | runs | vs Redis | vs ws | server CPU ns/delivery | fixed rate | p50 | p99 | p99.9 |');
+    console.log('| --- | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
+    for (const r of j.rows.filter((x) => x.subscribers === n)) {
+      console.log(`| ${r.target} | ${r.durable} | ${fmtRate(r.deliveries_per_s)} | ${r.runs.map((x) => (x / 1e6).toFixed(2) + 'M').join(', ')} | ` +
+        `${r.vs_redis ? r.vs_redis.toFixed(2) + 'x' : '-'} | ${r.vs_ws ? r.vs_ws.toFixed(1) + 'x' : '-'} | ${r.server_ns_per_delivery ?? '-'} | ` +
+        `${r.fixed_rate_msgs} msg/s | ${fmtUs(r.fixed_p50_us)} | ${fmtUs(r.fixed_p99_us)} | ${fmtUs(r.fixed_p999_us)} |`);
+    }
+    console.log('');
+  }
+  for (const g of j.goals) console.log(`- ${g.target} at ${g.subscribers}: ${g.goal}: ${g.ratio.toFixed(2)}x, ${g.met ? 'met' : '**not met**'}`);
+}
+
 if (name === 'fanout') fanout();
+else if (name === 'markdown') markdown();
 else {
   console.error(`report: unknown scenario ${name}`);
   process.exit(2);

@@ -10,7 +10,7 @@ export QUICK=${QUICK:-}
 
 # One script per scenario, run in this order when present.
 scenarios=(store.sh spoa.sh health.sh idle-memory.sh tokens.sh rtm.sh fanout.sh
-	edge.sh)
+	edge.sh posts.sh)
 rc=0
 for s in "${scenarios[@]}"; do
 	[ -f "bench/$s" ] || continue
