@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 /* ------------------------------------------------------------------ */
 /*
@@ -920,5 +921,108 @@ char *rtm_ack_error(const json_t *id, int code, const char *msg,
 char *rtm_pong(const struct rtm_msg *m, size_t *len);
 
 /* ------------------------------------------------------------------ */
+/*
+ * stream: the backend side of the edge stream (docs/stream.md).
+ *
+ *   stream.c       the TLS listener, one session per edge connection:
+ *                  hello, subscribe (resume or snapshot, then live
+ *                  events), unsubscribe, keepalive, revocations, the
+ *                  output cap
+ *   stream_snap.c  the snapshot of a team, in parts
+ *   stream_fwd.c   forwarded Web API calls and their results
+ *
+ * Everything runs on the loop thread.  Committed events arrive through
+ * the store's event hook (stream_event_hook) and are encoded once per
+ * event for every edge subscribed to the team.
+ */
+struct stream_srv;
+struct stream_peer;
+
+/* What [backend] sets for the stream; see docs/configuration.md. */
+struct stream_config {
+	double keepalive;       /* seconds of silence before a keepalive */
+	double timeout;         /* seconds of silence from the edge: dead */
+	size_t out_cap;         /* unsent bytes per edge connection */
+	size_t max_frame;       /* bytes of one frame from an edge */
+	size_t replay_batch;    /* events read per catch-up step */
+	size_t snap_messages;   /* recent messages per channel in a snapshot */
+	size_t snap_part;       /* JSON bytes aimed at per snapshot part */
+};
+
+struct stream_stats {
+	uint64_t accepted;      /* TCP connections accepted */
+	uint64_t refused;       /* failed the TLS handshake */
+	uint64_t subscribes;
+	uint64_t resumes;       /* subscriptions resumed from the log */
+	uint64_t snapshots;     /* snapshots sent */
+	uint64_t events;        /* events encoded (once per team) */
+	uint64_t replayed;      /* events sent from the log */
+	uint64_t forwards, results;
+	uint64_t closed_full;   /* closed at the output cap */
+	uint64_t closed_dead;   /* closed by the keepalive timeout */
+	uint64_t closed_bad;    /* closed for a bad frame */
+	unsigned peers;         /* open edge connections */
+};
+
+/* Fills cfg with the defaults of docs/configuration.md. */
+void stream_config_default(struct stream_config *cfg);
+
+/*
+ * The stream server of a backend on loop over store st; forwarded calls
+ * go to api (NULL: they are answered 503 service_unavailable).  tls is a
+ * server context that requires client certificates (the caller keeps
+ * its reference; the server takes one of its own; NULL only for test
+ * sessions).  Never fails; it listens once stream_listen() succeeds.
+ */
+struct stream_srv *stream_new(struct ev_loop *loop, struct store *st,
+    struct api_ctx *api, const struct stream_config *cfg, SSL_CTX *tls);
+/*
+ * Listens on host (NULL or "": any) and port ("0": a free one).  Returns
+ * the port, or -1 after logging.
+ */
+int stream_listen(struct stream_srv *s, const char *host, const char *port);
+/* New settings (SIGHUP); open connections keep their output cap. */
+void stream_set_config(struct stream_srv *s, const struct stream_config *cfg);
+/* Stops listening and closes every edge connection. */
+void stream_shutdown(struct stream_srv *s);
+void stream_free(struct stream_srv *s);
+void stream_get_stats(struct stream_srv *s, struct stream_stats *out);
+
+/* The store's event hook (store_event_fn) with the stream_srv as arg. */
+void stream_event_hook(void *arg, const char *team, uint64_t seq,
+    const char *json, size_t len);
+
+/*
+ * A session without a socket, for the fuzzer and unit tests: frames
+ * given to stream_peer_input() are handled as if an edge had sent them;
+ * what the backend answers is passed to out (may be NULL) instead of
+ * being written.  stream_peer_input() returns 0, or -1 once the session
+ * is closed.
+ */
+struct stream_peer *stream_peer_test_new(struct stream_srv *s,
+    void (*out)(void *arg, const void *p, size_t len), void *arg);
+int stream_peer_input(struct stream_peer *p, const void *data, size_t len);
+void stream_peer_test_free(struct stream_peer *p);
+
+/*
+ * Internal to the stream files.  stream_peer_send_msg() encodes m and
+ * queues it; stream_snapshot() queues a whole snapshot of team (read in
+ * txn) and returns the seq it holds; stream_forward() starts the Web API
+ * call of a forward frame.  Sends return 0, or -1 when the peer was
+ * closed.
+ */
+struct stream_msg;
+struct store_txn;
+int stream_peer_send_msg(struct stream_peer *p, const struct stream_msg *m);
+int stream_snapshot(struct stream_peer *p, struct store_txn *txn,
+    const char *team, uint64_t seq);
+void stream_forward(struct stream_peer *p, const struct stream_msg *m);
+/* Forgets forwards in flight of p (it is going away). */
+void stream_forward_detach(struct stream_peer *p);
+struct api_ctx *stream_peer_api(struct stream_peer *p);
+struct store *stream_peer_store(struct stream_peer *p);
+const struct stream_config *stream_peer_config(struct stream_peer *p);
+const char *stream_peer_name(struct stream_peer *p);
+void stream_count_result(struct stream_peer *p);
 
 #endif

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "tls.h"
 #include "token.h"
 #include "xmalloc.h"
 
@@ -47,6 +48,15 @@ struct backend_settings {
 	int rtm_presence_max;
 	int rtm_max_conns;
 	size_t rtm_sndbuf;
+	struct conf_addr stream_listen;
+	char *stream_tls_cert;
+	char *stream_tls_key;
+	char *stream_tls_ca;
+	long long stream_keepalive_ms;
+	long long stream_timeout_ms;
+	size_t stream_out_cap;
+	size_t stream_max_frame;
+	int stream_snapshot_messages;
 	struct token_settings tokens;
 };
 
@@ -94,6 +104,21 @@ static const struct conf_key backend_keys[] = {
 	{ "rtm_max_conns", CONF_INT, BK(rtm_max_conns), "15000", 1, 100000,
 	    0 },
 	{ "rtm_sndbuf", CONF_SIZE, BK(rtm_sndbuf), "256K", 0, 64 << 20, 0 },
+	/* the edge stream (docs/stream.md) */
+	{ "stream_listen", CONF_ADDRESS, BK(stream_listen), NULL, 0, 0, 0 },
+	{ "stream_tls_cert", CONF_PATH, BK(stream_tls_cert), NULL, 0, 0, 0 },
+	{ "stream_tls_key", CONF_PATH, BK(stream_tls_key), NULL, 0, 0, 0 },
+	{ "stream_tls_ca", CONF_PATH, BK(stream_tls_ca), NULL, 0, 0, 0 },
+	{ "stream_keepalive", CONF_DURATION, BK(stream_keepalive_ms), "10s",
+	    100, 0, 0 },
+	{ "stream_timeout", CONF_DURATION, BK(stream_timeout_ms), "30s", 300,
+	    0, 0 },
+	{ "stream_out_cap", CONF_SIZE, BK(stream_out_cap), "64M", 65536,
+	    1LL << 32, 0 },
+	{ "stream_max_frame", CONF_SIZE, BK(stream_max_frame), "4M", 4096,
+	    16 << 20, 0 },
+	{ "stream_snapshot_messages", CONF_INT,
+	    BK(stream_snapshot_messages), "20", 0, 1000, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, 0 },
 };
 
@@ -113,6 +138,8 @@ struct backend {
 	struct api_ctx *api;
 	struct api_http *http;
 	struct rtm *rtm;
+	struct stream_srv *stream;
+	SSL_CTX *stream_tls;
 	struct admin *admin;
 	ev_timer drain; /* after SIGTERM: waits for calls in flight */
 };
@@ -163,6 +190,58 @@ backend_rtm_config(const struct backend_settings *s, struct rtm_config *rc,
 	rc->sndbuf = s->rtm_sndbuf;
 }
 
+static void
+backend_stream_config(const struct backend_settings *s,
+    struct stream_config *sc)
+{
+	stream_config_default(sc);
+	sc->keepalive = conf_ms_to_sec(s->stream_keepalive_ms);
+	sc->timeout = conf_ms_to_sec(s->stream_timeout_ms);
+	sc->out_cap = s->stream_out_cap;
+	sc->max_frame = s->stream_max_frame;
+	sc->snap_messages = (size_t)s->stream_snapshot_messages;
+}
+
+/*
+ * The edge stream, when stream_listen is set: TLS 1.3 only, and a client
+ * certificate signed by stream_tls_ca required.  Returns 0 or -1 after
+ * logging.
+ */
+static int
+backend_stream_start(struct ev_loop *loop, const struct backend_settings *s)
+{
+	struct tls_settings ts;
+	struct stream_config sc;
+	char err[CONF_ERRLEN], port[8], addr[300];
+
+	if (s->stream_listen.port == 0)
+		return 0;
+	if (s->stream_tls_cert == NULL || s->stream_tls_key == NULL ||
+	    s->stream_tls_ca == NULL) {
+		log_warnx("stream_listen needs stream_tls_cert, stream_tls_key "
+			  "and stream_tls_ca");
+		return -1;
+	}
+	memset(&ts, 0, sizeof(ts));
+	ts.cert = s->stream_tls_cert;
+	ts.key = s->stream_tls_key;
+	ts.ca = s->stream_tls_ca;
+	ts.min_version = (char *)"1.3";
+	bk.stream_tls = tls_server_ctx_new(&ts, err, sizeof(err));
+	if (bk.stream_tls == NULL) {
+		log_warnx("stream: %s", err);
+		return -1;
+	}
+	backend_stream_config(s, &sc);
+	bk.stream = stream_new(loop, bk.st, bk.api, &sc, bk.stream_tls);
+	snprintf(port, sizeof(port), "%u", s->stream_listen.port);
+	if (stream_listen(bk.stream, s->stream_listen.host, port) == -1)
+		return -1;
+	log_info("edge stream on %s", conf_addr_str(&s->stream_listen, addr,
+	    sizeof(addr)));
+	return 0;
+}
+
 /*
  * The store's event hook: every committed event, in order, on the loop
  * thread.  Each consumer of the event stream gets it here.
@@ -173,6 +252,8 @@ backend_events(void *arg, const char *team, uint64_t seq, const char *json,
 {
 	if (bk.rtm != NULL)
 		rtm_event_hook(bk.rtm, team, seq, json, len);
+	if (bk.stream != NULL)
+		stream_event_hook(bk.stream, team, seq, json, len);
 }
 
 /* -t: the key file must load as it would at start. */
@@ -257,7 +338,7 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	free(sock);
 	if (bk.admin == NULL)
 		return -1;
-	return 0;
+	return backend_stream_start(loop, s);
 }
 
 /*
@@ -291,6 +372,7 @@ backend_stop(struct ev_loop *loop, void *arg)
 	bk.admin = NULL;
 	/* goodbye to every RTM client; its frames go out with the rest */
 	rtm_shutdown(bk.rtm);
+	stream_shutdown(bk.stream);
 	ev_timer_init(&bk.drain, backend_drain, 0.02, 0.02);
 	ev_timer_start(loop, &bk.drain);
 }
@@ -308,6 +390,7 @@ backend_reload(struct ev_loop *loop, const void *old, void *fresh,
 	const struct backend_settings *s = fresh;
 	struct api_limits lim;
 	struct rtm_config rc;
+	struct stream_config sc;
 	char url[320];
 
 	if (api_keys_reload(bk.api, s->tokens.keys) == -1)
@@ -318,6 +401,10 @@ backend_reload(struct ev_loop *loop, const void *old, void *fresh,
 	store_set_map_max(bk.st, s->map_max);
 	backend_rtm_config(s, &rc, url, sizeof(url));
 	rtm_set_config(bk.rtm, &rc);
+	if (bk.stream != NULL) {
+		backend_stream_config(s, &sc);
+		stream_set_config(bk.stream, &sc);
+	}
 	if (strcmp(o->data_dir, s->data_dir) != 0 ||
 	    o->listen.port != s->listen.port ||
 	    strcmp(o->listen.host, s->listen.host) != 0)
@@ -346,6 +433,11 @@ backend_cleanup(struct ev_loop *loop, void *arg)
 		store_set_event_hook(bk.st, NULL, NULL);
 	rtm_free(bk.rtm);
 	bk.rtm = NULL;
+	stream_free(bk.stream);
+	bk.stream = NULL;
+	if (bk.stream_tls != NULL)
+		SSL_CTX_free(bk.stream_tls);
+	bk.stream_tls = NULL;
 	api_http_free(bk.http);
 	if (bk.st != NULL)
 		store_close(bk.st);
