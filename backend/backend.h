@@ -824,6 +824,18 @@ int rtm_query_param(const char *q, const char *name, char *out,
  */
 void rtm_upgrade(struct rtm *r, struct http_req *req);
 
+/*
+ * Ephemeral events (user_typing, presence_change) as RTM makes them, for
+ * the edge stream: fn gets the team and the event's JSON (valid during
+ * the call).  NULL fn: none.
+ */
+typedef void (*rtm_ephemeral_fn)(void *arg, const char *team,
+    const char *json, size_t len);
+void rtm_set_ephemeral_hook(struct rtm *r, rtm_ephemeral_fn fn, void *arg);
+/* "active" or "away": user's presence as RTM knows it now. */
+const char *rtm_user_presence(struct rtm *r, const char *team,
+    const char *user);
+
 /* The custom Web API method rtm.connect (api_rtm.c calls it). */
 void rtm_connect_call(struct api_call *c);
 
@@ -988,6 +1000,15 @@ void stream_shutdown(struct stream_srv *s);
 void stream_free(struct stream_srv *s);
 void stream_get_stats(struct stream_srv *s, struct stream_stats *out);
 
+/* The RTM server whose presence snapshots report (may be NULL). */
+void stream_set_rtm(struct stream_srv *s, struct rtm *r);
+/*
+ * RTM's ephemeral hook (rtm_ephemeral_fn) with the stream_srv as arg:
+ * typing and presence go to the team's edges as ephemeral frames.
+ */
+void stream_ephemeral_hook(void *arg, const char *team, const char *json,
+    size_t len);
+
 /* The store's event hook (store_event_fn) with the stream_srv as arg. */
 void stream_event_hook(void *arg, const char *team, uint64_t seq,
     const char *json, size_t len);
@@ -1021,6 +1042,7 @@ void stream_forward(struct stream_peer *p, const struct stream_msg *m);
 void stream_forward_detach(struct stream_peer *p);
 struct api_ctx *stream_peer_api(struct stream_peer *p);
 struct store *stream_peer_store(struct stream_peer *p);
+struct rtm *stream_peer_rtm(struct stream_peer *p);
 const struct stream_config *stream_peer_config(struct stream_peer *p);
 const char *stream_peer_name(struct stream_peer *p);
 void stream_count_result(struct stream_peer *p);

@@ -234,6 +234,8 @@ backend_stream_start(struct ev_loop *loop, const struct backend_settings *s)
 	}
 	backend_stream_config(s, &sc);
 	bk.stream = stream_new(loop, bk.st, bk.api, &sc, bk.stream_tls);
+	stream_set_rtm(bk.stream, bk.rtm);
+	rtm_set_ephemeral_hook(bk.rtm, stream_ephemeral_hook, bk.stream);
 	snprintf(port, sizeof(port), "%u", s->stream_listen.port);
 	if (stream_listen(bk.stream, s->stream_listen.host, port) == -1)
 		return -1;
@@ -431,6 +433,8 @@ backend_cleanup(struct ev_loop *loop, void *arg)
 		api_http_set_rtm(bk.http, NULL);
 	if (bk.st != NULL)
 		store_set_event_hook(bk.st, NULL, NULL);
+	if (bk.rtm != NULL)
+		rtm_set_ephemeral_hook(bk.rtm, NULL, NULL);
 	rtm_free(bk.rtm);
 	bk.rtm = NULL;
 	stream_free(bk.stream);

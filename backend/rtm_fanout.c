@@ -812,6 +812,8 @@ rtm_fanout_typing(struct rtm *r, struct rtm_conn *c, const char *channel)
 	c->typing_at = ev_now(r->loop);
 	n = snprintf(text, sizeof(text), "{\"type\":\"user_typing\","
 	    "\"channel\":\"%s\",\"user\":\"%s\"}", channel, c->who.user);
+	if (r->eph_fn != NULL)
+		r->eph_fn(r->eph_arg, c->team->h.id, text, (size_t)n);
 	frame = ws_frame_new(WS_TEXT, text, (size_t)n);
 	rtm_deliver_channel(r, c->team, channel, NULL, c->who.user, frame, 0);
 	buf_unref(frame);
@@ -825,14 +827,34 @@ rtm_fanout_presence(struct rtm *r, struct rtm_user *u, const char *presence)
 	char text[128];
 	int n;
 
-	if (u->watchers == NULL)
-		return;
 	n = snprintf(text, sizeof(text), "{\"type\":\"presence_change\","
 	    "\"user\":\"%s\",\"presence\":\"%s\"}", u->h.id, presence);
+	if (r->eph_fn != NULL)
+		r->eph_fn(r->eph_arg, u->team->h.id, text, (size_t)n);
+	if (u->watchers == NULL)
+		return;
 	frame = ws_frame_new(WS_TEXT, text, (size_t)n);
 	for (s = u->watchers; s != NULL; s = s->next)
 		rtm_deliver(r, s->conn, frame, 0);
 	buf_unref(frame);
+}
+
+void
+rtm_set_ephemeral_hook(struct rtm *r, rtm_ephemeral_fn fn, void *arg)
+{
+	r->eph_fn = fn;
+	r->eph_arg = arg;
+}
+
+const char *
+rtm_user_presence(struct rtm *r, const char *team, const char *user)
+{
+	struct rtm_team *t;
+	struct rtm_user *u;
+
+	t = (struct rtm_team *)rtm_map_find(&r->teams, team);
+	u = t != NULL ? rtm_user_get(t, user, 0) : NULL;
+	return u != NULL && u->nconns > 0 && !u->away ? "active" : "away";
 }
 
 void

@@ -96,6 +96,8 @@ struct rtm {
 	struct rtm_stats stats;
 	int stopping;
 	int opened;          /* on_open ran for the upgrade in progress */
+	rtm_ephemeral_fn eph_fn; /* ephemeral events, for the edge stream */
+	void *eph_arg;
 };
 
 /* Maps (rtm_fanout.c). */

@@ -67,6 +67,7 @@ struct stream_srv {
 	struct ev_loop *loop;
 	struct api_ctx *api;
 	struct store *st;
+	struct rtm *rtm;
 	struct stream_config cfg;
 	SSL_CTX *tls;
 	int lfd;
@@ -99,6 +100,18 @@ struct api_ctx *
 stream_peer_api(struct stream_peer *p)
 {
 	return p->s->api;
+}
+
+struct rtm *
+stream_peer_rtm(struct stream_peer *p)
+{
+	return p->s->rtm;
+}
+
+void
+stream_set_rtm(struct stream_srv *s, struct rtm *r)
+{
+	s->rtm = r;
 }
 
 struct store *
@@ -568,6 +581,31 @@ stream_event_hook(
 		m.token = stream_str(sc.token_id);
 	else
 		m.user = stream_str(sc.user);
+	b = stream_encode(&m);
+	if (b != NULL) {
+		stream_fanout(s, team, 0, b);
+		buf_unref(b);
+	}
+}
+
+void
+stream_ephemeral_hook(void *arg, const char *team, const char *json, size_t len)
+{
+	struct stream_srv *s = arg;
+	struct stream_sub *sub;
+	struct stream_msg m;
+	struct buf *b;
+
+	for (sub = s->subs; sub != NULL; sub = sub->anext)
+		if (strcmp(sub->team, team) == 0)
+			break;
+	if (sub == NULL)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = STREAM_EPHEMERAL;
+	m.team = stream_str(team);
+	m.json.p = json;
+	m.json.len = len;
 	b = stream_encode(&m);
 	if (b != NULL) {
 		stream_fanout(s, team, 0, b);

@@ -120,7 +120,30 @@ snap_users(struct snap *sn)
 	return snap_flush(sn);
 }
 
-/* The team's channels, kept in sn->list for the later parts. */
+/* Each user of sn->list (from snap_users) active or away, as RTM sees. */
+static int
+snap_presence(struct snap *sn)
+{
+	struct rtm *r = stream_peer_rtm(sn->p);
+	const char *u;
+	json_t *v;
+	size_t i;
+
+	if (r == NULL)
+		return 0;
+	sn->kind = STREAM_PART_PRESENCE;
+	json_array_foreach(sn->list, i, v)
+	{
+		u = json_string_value(v);
+		if (snap_add_obj(sn,
+		        json_pack("{s:s,s:s}", "user", u, "presence",
+		            rtm_user_presence(r, sn->team, u))) == -1)
+			return -1;
+	}
+	return snap_flush(sn);
+}
+
+/* The team's channels, kept in chans for the later parts. */
 static int
 snap_channels(struct snap *sn, json_t *chans)
 {
@@ -220,7 +243,7 @@ stream_snapshot(struct stream_peer *p, struct store_txn *txn, const char *team,
 {
 	struct snap sn;
 	struct stream_msg m;
-	json_t *t, *chans;
+	json_t *t, *chans, *users;
 	size_t len;
 	char *tjson;
 	int rc = -1;
@@ -249,9 +272,20 @@ stream_snapshot(struct stream_peer *p, struct store_txn *txn, const char *team,
 	sn.team = team;
 	sn.list = json_array();
 	chans = json_array();
-	if (snap_users(&sn) == 0 && snap_channels(&sn, chans) == 0 &&
-	    snap_members(&sn, chans) == 0 && snap_messages(&sn, chans) == 0)
-		rc = 0;
+	/* users, channels, members, presence, messages: the parts' order */
+	users = json_array();
+	if (snap_users(&sn) == 0) {
+		json_array_extend(users, sn.list);
+		if (snap_channels(&sn, chans) == 0 &&
+		    snap_members(&sn, chans) == 0) {
+			json_array_clear(sn.list);
+			json_array_extend(sn.list, users);
+			if (snap_presence(&sn) == 0 &&
+			    snap_messages(&sn, chans) == 0)
+				rc = 0;
+		}
+	}
+	json_decref(users);
 	json_decref(chans);
 	json_decref(sn.list);
 	free(sn.text);

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { WebClient } from '@slack/web-api';
-import { Backend, freePort, makeTeam, sleep, until } from './rtm-lib.mjs';
+import { Backend, connectRaw, freePort, makeTeam, until } from
+  './rtm-lib.mjs';
 import { StreamClient, frame, makeCerts } from './stream-lib.mjs';
 
 function web(b, token) {
@@ -168,6 +168,36 @@ describe('edge stream', () => {
     assert.equal(r.token, tid);
   });
 
+  test('typing and presence go out as ephemeral frames', async () => {
+    const c = await subscribed(b, port, certs, t.team);
+    clients.push(c);
+    await c.waitFor((f) => f.t === 'snapshot_end');
+    const pres = c.snapshot(t.team).parts[4];
+    assert.deepEqual(pres.map((p) => p.user).sort(),
+      [t.users.ann.id, t.users.bob.id].sort());
+    assert.ok(pres.every((p) => p.presence === 'away'));
+
+    const rtm = await connectRaw(b, t.users.bob.token);
+    const on = await c.waitFor((f) => f.t === 'ephemeral' &&
+      JSON.parse(f.json).type === 'presence_change', 5000, 'presence');
+    assert.deepEqual(JSON.parse(on.json), { type: 'presence_change',
+      user: t.users.bob.id, presence: 'active' });
+    rtm.send({ type: 'typing', channel: t.general });
+    const ty = await c.waitFor((f) => f.t === 'ephemeral' &&
+      JSON.parse(f.json).type === 'user_typing', 5000, 'typing');
+    assert.equal(ty.seq, undefined);
+    assert.equal(JSON.parse(ty.json).user, t.users.bob.id);
+
+    const d = await subscribed(b, port, certs, t.team);
+    clients.push(d);
+    await d.waitFor((f) => f.t === 'snapshot_end');
+    assert.equal(d.snapshot(t.team).parts[4].find((p) =>
+      p.user === t.users.bob.id).presence, 'active');
+    rtm.close();
+    await c.waitFor((f) => f.t === 'ephemeral' &&
+      JSON.parse(f.json).presence === 'away', 5000, 'away');
+  });
+
   test('peers without a valid certificate are refused and logged',
     async () => {
       const other = new StreamClient(port, certs, { cert: 'other-client' });
@@ -252,6 +282,3 @@ describe('edge stream', () => {
       assert.ok(!d.events(t.team).some((e) => e.text === 'k1'));
     });
 });
-
-// tls is imported for its side effect of failing fast when Node lacks it.
-void tls;
