@@ -371,10 +371,70 @@ stream_subscribe(struct stream_peer *p, const struct stream_msg *m)
 	stream_sub_catch_up(sub);
 }
 
+/* ---- event shapes ---- */
+
+static int
+stream_member_cb(void *arg, const char *id)
+{
+	json_array_append_new(arg, json_string(id));
+	return 0;
+}
+
+/*
+ * Events whose channel object the edge needs with its members, which
+ * the stored event lacks: returns new JSON text (the caller frees it)
+ * with "members" added to the channel object, or NULL to send the event
+ * as stored.  The members are those of now, read in txn (NULL: a read
+ * transaction of its own).
+ */
+static char *
+stream_event_members(struct stream_srv *s, struct store_txn *txn,
+    const char *json, size_t len, size_t *outlen)
+{
+	static const char *const types[] = { "\"channel_created\"",
+		"\"group_joined\"", "\"mpim_joined\"", "\"mpim_open\"" };
+	struct store_txn *own = NULL;
+	json_t *ev, *ch, *mem;
+	const char *type, *id;
+	char *out = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (memmem(json, len, types[i], strlen(types[i])) != NULL)
+			break;
+	if (i == sizeof(types) / sizeof(types[0]) || s->st == NULL)
+		return NULL;
+	ev = json_loadb(json, len, 0, NULL);
+	type = json_get_str(ev, "type");
+	ch = json_object_get(ev, "channel");
+	id = json_get_str(ch, "id");
+	if (type == NULL || id == NULL || json_object_get(ch, "members") ||
+	    (strcmp(type, "channel_created") != 0 &&
+	        strcmp(type, "group_joined") != 0 &&
+	        strcmp(type, "mpim_joined") != 0 &&
+	        strcmp(type, "mpim_open") != 0)) {
+		json_decref(ev);
+		return NULL;
+	}
+	if (txn == NULL)
+		txn = own = store_rd_begin(s->st);
+	if (txn != NULL) {
+		mem = json_array();
+		store_txn_channel_members(txn, id, NULL, stream_member_cb, mem);
+		json_object_set_new(ch, "members", mem);
+		out = json_dump_compact(ev, outlen);
+	}
+	if (own != NULL)
+		store_rd_end(own);
+	json_decref(ev);
+	return out;
+}
+
 /* ---- catch-up ---- */
 
 struct stream_replay {
 	struct stream_sub *sub;
+	struct store_txn *txn;
 	size_t n;
 	int gap;
 	int closed;
@@ -387,6 +447,9 @@ stream_replay_cb(
 	struct stream_replay *rp = arg;
 	struct stream_sub *sub = rp->sub;
 	struct stream_msg m;
+	char *ext;
+	size_t elen = 0;
+	int rc;
 
 	(void)time_us;
 	if (seq != sub->sent_seq + 1) {
@@ -398,9 +461,12 @@ stream_replay_cb(
 	m.type = STREAM_EVENT;
 	m.team = stream_str(sub->team);
 	m.seq = seq;
-	m.json.p = json;
-	m.json.len = len;
-	if (stream_peer_send_msg(sub->p, &m) == -1) {
+	ext = stream_event_members(sub->p->s, rp->txn, json, len, &elen);
+	m.json.p = ext != NULL ? ext : json;
+	m.json.len = ext != NULL ? elen : len;
+	rc = stream_peer_send_msg(sub->p, &m);
+	free(ext);
+	if (rc == -1) {
 		rp->closed = 1;
 		return 1;
 	}
@@ -418,7 +484,7 @@ stream_replay_cb(
 static int
 stream_replay_step(struct stream_srv *s, struct stream_sub *sub)
 {
-	struct stream_replay rp = { sub, 0, 0, 0 };
+	struct stream_replay rp = { sub, NULL, 0, 0, 0 };
 	struct stream_peer *p = sub->p;
 	uint64_t oldest = 0, last = 0;
 	struct store_txn *txn;
@@ -430,6 +496,7 @@ stream_replay_step(struct stream_srv *s, struct stream_sub *sub)
 	txn = store_rd_begin(s->st);
 	if (txn == NULL)
 		return -1;
+	rp.txn = txn;
 	store_txn_events(txn, sub->team, sub->sent_seq, s->cfg.replay_batch,
 	    stream_replay_cb, &rp);
 	if (rp.gap && !rp.closed) {
@@ -546,6 +613,8 @@ stream_event_hook(
 	struct stream_msg m;
 	struct buf *b;
 	json_t *ev;
+	char *ext;
+	size_t elen = 0;
 
 	for (sub = s->subs; sub != NULL; sub = sub->anext)
 		if (strcmp(sub->team, team) == 0)
@@ -554,13 +623,15 @@ stream_event_hook(
 		return;
 
 	s->stats.events++;
+	ext = stream_event_members(s, NULL, json, len, &elen);
 	memset(&m, 0, sizeof(m));
 	m.type = STREAM_EVENT;
 	m.team = stream_str(team);
 	m.seq = seq;
-	m.json.p = json;
-	m.json.len = len;
+	m.json.p = ext != NULL ? ext : json;
+	m.json.len = ext != NULL ? elen : len;
 	b = stream_encode(&m);
+	free(ext);
 	if (b != NULL) {
 		stream_fanout(s, team, seq, b);
 		buf_unref(b);

@@ -156,6 +156,22 @@ describe('edge stream', () => {
       assert.equal(JSON.parse(none.body).error, 'unknown_method');
     });
 
+  test('the event of a new channel carries its members', async () => {
+    const c = await subscribed(b, port, certs, t.team);
+    clients.push(c);
+    await c.waitFor((f) => f.t === 'snapshot_end');
+    c.send({ t: 'forward', id: 11, team: t.team,
+      method: 'conversations.create',
+      args: JSON.stringify({ name: 'secret', is_private: true }),
+      token: t.users.bob.token });
+    const r = await c.waitFor((f) => f.t === 'result' && f.id === 11);
+    const id = JSON.parse(r.body).channel.id;
+    const ev = JSON.parse((await c.waitFor((f) => f.t === 'event' &&
+      JSON.parse(f.json).channel?.id === id)).json);
+    assert.equal(ev.type, 'group_joined');
+    assert.deepEqual(ev.channel.members, [t.users.bob.id]);
+  });
+
   test('a revoked token reaches the edge as a revoke frame', async () => {
     const c = await subscribed(b, port, certs, t.team);
     clients.push(c);
