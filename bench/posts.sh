@@ -43,9 +43,10 @@ metric() {
 	    sed -n "s/^$1 \([0-9]*\).*/\1/p"
 }
 
-# The ceiling at each level, from store-bench in its own directory.
+# The ceiling at each level, from store-bench in its own directory:
+# rounds of one second, alternating the store and the ceiling.
 mkdir -p "$bench_tmp/store"
-"$bin/store-bench" "$bench_tmp/store" "$secs" $levels \
+"$bin/store-bench" "$bench_tmp/store" 1 "$secs" $levels \
     >"$bench_tmp/store.txt" || { echo "posts: store-bench failed"; exit 1; }
 
 rows=() rc=0
@@ -66,31 +67,11 @@ for c in $levels; do
 	ceil=$(awk -v c="$c" '$1 == c { print $6 }' "$bench_tmp/store.txt")
 	[ -n "$j" ] || { echo "posts: no result at $c"; cat "$bench_tmp/err"
 		rc=1; continue; }
-	line=$(echo "$j" | node -e '
-		let s = ""; process.stdin.on("data", (d) => s += d);
-		process.stdin.on("end", () => {
-			const j = JSON.parse(s), a = process.argv.slice(1);
-			const [c, dc, dw, ceil] = a.map(Number);
-			const batch = dc > 0 ? dw / dc : 0;
-			const ratio = ceil > 0 ? j.rate / ceil : 0;
-			console.log(JSON.stringify({ clients: c, posts_per_s: j.rate,
-				errors: j.errors, p50_us: j.latency_us.p50,
-				p99_us: j.latency_us.p99, batch: +batch.toFixed(1),
-				ceiling_per_s: ceil, ratio: +ratio.toFixed(3) }));
-		});' "$c" "$((c1 - c0))" "$((w1 - w0))" "${ceil:-0}")
+	line=$(echo "$j" | node bench/report.mjs posts-row "$c" \
+	    "$((c1 - c0))" "$((w1 - w0))" "${ceil:-0}")
 	rows+=("$line")
-	echo "$line" | node -e '
-		let s = ""; process.stdin.on("data", (d) => s += d);
-		process.stdin.on("end", () => {
-			const r = JSON.parse(s);
-			console.log([String(r.clients).padEnd(8),
-				String(Math.round(r.posts_per_s)).padStart(10),
-				String(r.p50_us).padStart(9), String(r.p99_us).padStart(9),
-				r.batch.toFixed(1).padStart(7),
-				String(r.ceiling_per_s).padStart(11),
-				(Math.round(r.ratio * 100) + "%").padStart(7)].join(" ") +
-				(r.errors ? `  (${r.errors} errors)` : ""));
-		});' | tee -a "$bench_tmp/out"
+	echo "$line" | node bench/report.mjs posts-line |
+	    tee -a "$bench_tmp/out"
 done
 mkdir -p "$resdir"
 cp "$bench_tmp/out" "$resdir/posts.txt"

@@ -5,6 +5,9 @@
 //   node bench/report.mjs fanout RUNS.jsonl MACHINE_JSON
 //   node bench/report.mjs markdown     (tables of the results JSON, for
 //                                       docs/performance.md)
+//   node bench/report.mjs posts-row CLIENTS COMMITS WRITES CEILING
+//        < parley-load json: one row of bench/posts.sh, as JSON
+//   node bench/report.mjs posts-line < row: the same row as text
 import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -15,8 +18,8 @@ const [name, runsFile, machineJson] = process.argv.slice(2);
 const results = new URL(process.env.QUICK ? './results/quick/' : './results/', import.meta.url).pathname;
 mkdirSync(results, { recursive: true });
 
-const runs = runsFile ? readFileSync(runsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
-const machine = JSON.parse(machineJson || '{}');
+const runs = name === 'fanout' ? readFileSync(runsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+const machine = name === 'fanout' ? JSON.parse(machineJson || '{}') : {};
 
 const durable = { 'parley-backend': 'yes', 'parley-edge': 'yes' };
 const parleyTargets = ['parley-backend', 'parley-edge', 'parley-wstest'];
@@ -164,8 +167,37 @@ function markdown() {
   for (const g of j.goals) console.log(`- ${g.target} at ${g.subscribers}: ${g.goal}: ${g.ratio.toFixed(2)}x, ${g.met ? 'met' : '**not met**'}`);
 }
 
+function stdinJson() {
+  return JSON.parse(readFileSync(0, 'utf8'));
+}
+
+// A row of bench/posts.sh from parley-load's figures, the commits and
+// writes the backend counted meanwhile, and the ceiling at that level.
+function postsRow(args) {
+  const j = stdinJson();
+  const [c, commits, writes, ceil] = args.map(Number);
+  const batch = commits > 0 ? writes / commits : 0;
+  console.log(JSON.stringify({
+    clients: c, posts_per_s: j.rate, errors: j.errors,
+    p50_us: j.latency_us.p50, p99_us: j.latency_us.p99,
+    batch: +batch.toFixed(1), ceiling_per_s: ceil,
+    ratio: ceil > 0 ? +(j.rate / ceil).toFixed(3) : 0,
+  }));
+}
+
+function postsLine() {
+  const r = stdinJson();
+  console.log([pad(r.clients, 8), pad(Math.round(r.posts_per_s), 10, true),
+    pad(r.p50_us, 9, true), pad(r.p99_us, 9, true),
+    pad(r.batch.toFixed(1), 7, true), pad(r.ceiling_per_s, 11, true),
+    pad(`${Math.round(r.ratio * 100)}%`, 7, true)].join(' ') +
+    (r.errors ? `  (${r.errors} errors)` : ''));
+}
+
 if (name === 'fanout') fanout();
 else if (name === 'markdown') markdown();
+else if (name === 'posts-row') postsRow(process.argv.slice(3));
+else if (name === 'posts-line') postsLine();
 else {
   console.error(`report: unknown scenario ${name}`);
   process.exit(2);

@@ -173,7 +173,8 @@ lconn_ws_queue(struct lconn *c, int op, const void *p, size_t len)
 	} else {
 		d[1] = 0x80 | 127;
 		for (i = 0; i < 8; i++)
-			d[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+			d[2 + i] = (unsigned char)((uint64_t)len >>
+			    (56 - 8 * i));
 	}
 	m = d + h;
 	memcpy(m, &key, 4);
