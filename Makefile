@@ -103,8 +103,12 @@ include mk/tests.mk
 
 all: $(PROGRAMS)
 
+# make test also installs the browser its web client tests drive.
+DEPS_PROFILES ?=
+test: DEPS_PROFILES += web
+
 deps:
-	@bash mk/deps.sh
+	@bash mk/deps.sh $(DEPS_PROFILES)
 
 run: deps all
 	@bash tools/run-stack.sh $(if $(PORT_BASE),-p $(PORT_BASE)) \

@@ -7,6 +7,7 @@
  *                        else 503
  *   GET  /metrics        Prometheus text
  *   GET  /rtm            the RTM WebSocket (rtm.c)
+ *   GET  anything else   a file of the web root, when one is set (static.h)
  *
  * Unparsable HTTP is answered 400 and an oversized body 413 by the HTTP
  * server itself (common/http.c) before anything reaches this file.
@@ -18,6 +19,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "static.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -29,6 +31,7 @@ struct api_http {
 	struct api_ctx *api;
 	struct http_server *srv;
 	struct rtm *rtm; /* the WebSocket at /rtm, when set */
+	struct static_root *web; /* the web client's files, when set */
 };
 
 static void
@@ -227,6 +230,8 @@ api_http_handler(struct http_req *r, void *arg)
 		api_http_metrics(h, r);
 	} else if (strcmp(path, "/rtm") == 0) {
 		rtm_upgrade(h->rtm, r);
+	} else if (h->web != NULL && strncmp(path, "/api", 4) != 0) {
+		static_serve(h->web, r);
 	} else {
 		http_reply_str(r, 404, API_CTYPE_JSON,
 		    "{\"ok\":false,\"error\":\"not_found\"}");
@@ -248,6 +253,12 @@ void
 api_http_set_rtm(struct api_http *h, struct rtm *rtm)
 {
 	h->rtm = rtm;
+}
+
+void
+api_http_set_web(struct api_http *h, struct static_root *web)
+{
+	h->web = web;
 }
 
 struct http_server *

@@ -698,6 +698,9 @@ struct http_server *api_http_server(struct api_http *h);
 struct rtm;
 void api_http_set_rtm(struct api_http *h, struct rtm *rtm);
 void api_http_free(struct api_http *h);
+/* Serves the files of web (kept by the caller) at every other path. */
+struct static_root;
+void api_http_set_web(struct api_http *h, struct static_root *web);
 
 /* The admin socket (admin.c) at path, mode 0600; NULL after logging. */
 struct admin;

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "static.h"
 #include "tls.h"
 #include "token.h"
 #include "xmalloc.h"
@@ -28,6 +29,7 @@ struct backend_settings {
 	struct conf_addr listen;
 	char *data_dir;
 	char *admin_socket;
+	char *web_root;
 	size_t map_initial;
 	size_t map_max;
 	int retain_events;
@@ -66,6 +68,7 @@ static const struct conf_key backend_keys[] = {
 	{ "listen", CONF_ADDRESS, BK(listen), "127.0.0.1:8080", 0, 0, 0 },
 	{ "data_dir", CONF_PATH, BK(data_dir), NULL, 0, 0, CONF_REQUIRED },
 	{ "admin_socket", CONF_PATH, BK(admin_socket), NULL, 0, 0, 0 },
+	{ "web_root", CONF_PATH, BK(web_root), NULL, 0, 0, 0 },
 	{ "map_initial", CONF_SIZE, BK(map_initial), "64M", 1 << 20, 0, 0 },
 	{ "map_max", CONF_SIZE, BK(map_max), "16G", 1 << 20, 0, 0 },
 	{ "retain_events", CONF_INT, BK(retain_events), "1000000", 1,
@@ -142,6 +145,7 @@ struct backend {
 	SSL_CTX *stream_tls;
 	struct admin *admin;
 	ev_timer drain; /* after SIGTERM: waits for calls in flight */
+	struct static_root *web;
 };
 
 static struct backend_settings settings;
@@ -340,6 +344,16 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	free(sock);
 	if (bk.admin == NULL)
 		return -1;
+
+	if (s->web_root != NULL && s->web_root[0] != '\0') {
+		bk.web = static_root_open(s->web_root, err, sizeof(err));
+		if (bk.web == NULL) {
+			log_warnx("%s", err);
+			return -1;
+		}
+		api_http_set_web(bk.http, bk.web);
+		log_info("web client from %s", s->web_root);
+	}
 	return backend_stream_start(loop, s);
 }
 
@@ -443,6 +457,7 @@ backend_cleanup(struct ev_loop *loop, void *arg)
 		SSL_CTX_free(bk.stream_tls);
 	bk.stream_tls = NULL;
 	api_http_free(bk.http);
+	static_root_free(bk.web);
 	if (bk.st != NULL)
 		store_close(bk.st);
 	token_keys_free(bk.keys);
