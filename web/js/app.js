@@ -442,6 +442,7 @@ async function send(input, threadTs) {
     return;
   const chan = threadTs ? thread.chan : current;
   input.value = '';
+  typingSent = 0;
   autosize(input);
   try {
     await team.post(chan, toMarkup(text), threadTs);

@@ -80,7 +80,7 @@ export class Team extends EventTarget {
     this.self = r.self;
     this.team = r.team;
     this.epoch = r.epoch ?? null;
-    this.seq = Number(r.seq ?? 0);
+    this.seq = Number(r.seq ?? r.last_seq ?? 0);
     for (const u of r.users ?? [])
       this.putUser(u);
     if (r.users)
@@ -107,8 +107,22 @@ export class Team extends EventTarget {
     if (ch.is_im || ch.is_mpim)
       ch.is_member = true;
     this.channels.set(c.id, ch);
-    if (ch.is_im && ch.user && !this.users.has(ch.user))
+    // An IM's "user" is stored as its creator saw it: for the other
+    // person it names themself, so the peer is found among the members.
+    if (ch.is_im && this.self && ch.user === this.self.id &&
+        !ch.peerAsked) {
+      ch.peerAsked = true;
+      this.api.call('conversations.members', { channel: c.id }).then((r) => {
+        const peer = r.members.find((u) => u !== this.self.id);
+        if (peer) {
+          this.channels.get(c.id).user = peer;
+          this.user(peer).catch(() => {});
+          this.emit('channels');
+        }
+      }, () => {});
+    } else if (ch.is_im && ch.user && !this.users.has(ch.user)) {
       this.user(ch.user).catch(() => {});
+    }
     return ch;
   }
 
@@ -523,9 +537,15 @@ export class Team extends EventTarget {
     case 'im_marked':
     case 'group_marked':
       return this.applyMarked(ev);
+    case 'im_created':
+      if (typeof ev.channel === 'object') {
+        const peer = ev.user === this.self?.id ? ev.peer : ev.user;
+        this.putChannel({ ...ev.channel, user: peer, is_im: true,
+          is_member: true });
+      }
+      return this.emit('channels');
     case 'channel_created':
     case 'group_joined':
-    case 'im_created':
     case 'mpim_open':
     case 'channel_rename':
     case 'group_rename':
@@ -606,6 +626,8 @@ export class Team extends EventTarget {
     const m = { ...ev };
     delete m.seq;
     delete m.channel;
+    if (!this.channels.has(chan))
+      this.learnChannel(chan);
     const isNew = this.addMessage(chan, m, true);
     const typing = this.typing.get(chan);
     if (typing?.delete(m.user))
@@ -615,6 +637,21 @@ export class Team extends EventTarget {
         thread: m.thread_ts, message: m,
         mention: this.mentionsMe(m.text) && m.user !== this.self?.id });
     return undefined;
+  }
+
+  // A message came from a conversation not known yet (a DM someone
+  // opened): load it, counting the message that revealed it as unread.
+  learnChannel(id) {
+    this.channels.set(id, { id, unread: 0, mentions: 0, pending: true });
+    this.api.call('conversations.info', { channel: id }).then((r) => {
+      const old = this.channels.get(id);
+      const c = this.putChannel({ ...r.channel, unread: undefined,
+        is_member: r.channel.is_member ?? true });
+      c.unread = old?.unread ?? 0;
+      c.mentions = old?.mentions ?? 0;
+      delete c.pending;
+      this.emit('channels');
+    }, () => this.channels.delete(id));
   }
 
   applyReaction(ev) {
