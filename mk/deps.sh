@@ -13,7 +13,7 @@ base=(gcc make clang libclang-rt-14-dev pkg-config openssl
 	liblmdb-dev lmdb-utils libmsgpack-dev libjansson-dev libinih-dev
 	libcmocka-dev libutf8proc-dev haproxy curl iproute2 procps psmisc)
 bench=(redis-server libhiredis-dev wrk gnuplot-nox linux-perf valgrind)
-web=(chromium fonts-dejavu-core)
+web=(chromium fonts-dejavu-core fonts-noto-color-emoji)
 
 want=("${base[@]}")
 for profile in "$@"; do

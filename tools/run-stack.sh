@@ -124,6 +124,7 @@ listen = 127.0.0.1:$p_backend
 data_dir = $data
 admin_socket = $run/backend1.sock
 rtm_url = ws://127.0.0.1:$p_http/rtm
+web_root = $top/web
 
 [spoa]
 listen = 127.0.0.1:$p_spoa

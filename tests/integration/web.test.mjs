@@ -55,7 +55,7 @@ async function mention(page, before, query) {
 }
 
 test('two people chat live: channel, thread, reactions, edit, delete, '
-  + 'mentions with accents', async () => {
+  + 'mentions with accents', { timeout: 120000 }, async () => {
   const { A, B, close } = await pair();
 
   // Typing shows on the other side.
@@ -151,7 +151,7 @@ test('two people chat live: channel, thread, reactions, edit, delete, '
 });
 
 test('a cut connection shows reconnecting, then the 20 missed messages '
-  + 'once and in order, without a reload', async () => {
+  + 'once and in order, without a reload', { timeout: 120000 }, async () => {
   const { A, B, pa, close } = await pair();
   await A.evaluate(() => { window.notReloaded = true; });
 
@@ -185,7 +185,7 @@ test('a cut connection shows reconnecting, then the 20 missed messages '
 });
 
 test('a message holding HTML and a script tag is shown as text',
-  async () => {
+  { timeout: 120000 }, async () => {
   const { A, B, close } = await pair();
   const evil = '<b>bold</b><script>window.owned = 1</script>' +
     '<img src=x onerror="window.owned = 2"> & <a href="javascript:alert(1)">' +
@@ -206,7 +206,7 @@ test('a message holding HTML and a script tag is shown as text',
 });
 
 test('reading a channel in one tab clears its unread count in the other',
-  async () => {
+  { timeout: 120000 }, async () => {
   const { A, B, ca, close } = await pair();
   const A2 = await ca.newPage(); // same person, second tab, same session
   await A2.goto('/');
@@ -230,7 +230,7 @@ test('reading a channel in one tab clears its unread count in the other',
 });
 
 test('create, browse, join and leave channels; open a direct message',
-  async () => {
+  { timeout: 120000 }, async () => {
   const { A, B, close } = await pair();
 
   await A.getByRole('button', { name: 'Create a channel' }).click();
@@ -265,7 +265,7 @@ test('create, browse, join and leave channels; open a direct message',
 });
 
 test('a mention while the tab is hidden raises a notification when '
-  + 'allowed', async () => {
+  + 'allowed', { timeout: 120000 }, async () => {
   const { A, B, ca, close } = await pair();
   await ca.grantPermissions(['notifications']);
   // Record notifications and pretend the tab went to the background.
@@ -290,7 +290,8 @@ test('a mention while the tab is hidden raises a notification when '
   await close();
 });
 
-test('older history loads on scroll, in order, none twice', async () => {
+test('older history loads on scroll, in order, none twice',
+  { timeout: 120000 }, async () => {
   const { token } = await st.signinToken('ana');
   const c = await st.call(token, 'conversations.create',
     { name: 'archives' });
@@ -322,7 +323,8 @@ test('older history loads on scroll, in order, none twice', async () => {
   await ctx.close();
 });
 
-test('the main actions with the keyboard alone', async () => {
+test('the main actions with the keyboard alone',
+  { timeout: 120000 }, async () => {
   const p = await st.proxy();
   const ctx = await st.context(p.url);
   const P = await ctx.newPage();
@@ -382,6 +384,35 @@ test('the main actions with the keyboard alone', async () => {
   await ctx.close();
 });
 
+test('stays signed in across a reload; signing out revokes the token',
+  { timeout: 60000 }, async () => {
+  const p = await st.proxy();
+  const ctx = await st.context(p.url);
+  const P = await ctx.newPage();
+  await signIn(P, 'ana');
+  await P.reload();
+  await P.locator('#conn-status.online').waitFor();
+  assert.equal(await P.locator('#signin').isVisible(), false);
+  const { token } = JSON.parse(await P.evaluate(() =>
+    localStorage.getItem('parley.session')));
+  assert.equal((await st.call(token, 'auth.test')).ok, true);
+  await P.getByRole('button', { name: 'Sign out' }).click();
+  await P.locator('#signin-form').waitFor();
+  await assert.rejects(st.call(token, 'auth.test'), /token_revoked/);
+  await P.reload();
+  await P.locator('#signin-form').waitFor();
+  assert.equal(await P.evaluate(() =>
+    localStorage.getItem('parley.session')), null);
+  // A wrong password is said so, in the form.
+  await P.getByLabel('Team').fill(TEAM);
+  await P.getByLabel('User name or e-mail').fill('ana');
+  await P.getByLabel('Password').fill('not-her-password');
+  await P.getByRole('button', { name: 'Sign in' }).click();
+  await P.locator('#signin-error', { hasText: 'Wrong team' }).waitFor();
+  assert.deepEqual(ctx.errors.map(String), []);
+  await ctx.close();
+});
+
 // Runs axe-core on page and returns its serious and critical findings.
 async function axe(page) {
   await page.evaluate(AXE);
@@ -396,7 +427,7 @@ async function axe(page) {
 }
 
 test('axe-core finds no serious violations; screenshots of the main views',
-  async () => {
+  { timeout: 120000 }, async () => {
   const p = await st.proxy();
   const ctx = await st.context(p.url);
   const P = await ctx.newPage();

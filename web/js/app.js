@@ -296,7 +296,8 @@ function renderMessages({ stick = false, keepFrom = null } = {}) {
   else if (stick || wasBottom)
     box.scrollTop = box.scrollHeight;
   if (focusTs) {
-    const li = document.querySelector(`#message-list .msg[data-ts="${focusTs}"]`);
+    const li = document.querySelector(
+      `#message-list .msg[data-ts="${focusTs}"]`);
     const el = li?.querySelector(`.${String(focusClass).split(' ')[0]}`);
     (el ?? li?.querySelector('button'))?.focus();
   }

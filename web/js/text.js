@@ -4,9 +4,9 @@
 // Letters that Unicode decomposition leaves alone but people type
 // without their marks.
 const FOLD_EXTRA = new Map([
-  ['ß', 'ss'], ['ẞ', 'ss'], ['ı', 'i'], ['ø', 'o'], ['Ø', 'o'], ['æ', 'ae'],
-  ['Æ', 'ae'], ['œ', 'oe'], ['Œ', 'oe'], ['đ', 'd'], ['Đ', 'd'], ['ł', 'l'],
-  ['Ł', 'l'], ['þ', 'th'], ['ð', 'd'],
+  ['ß', 'ss'], ['ẞ', 'ss'], ['ı', 'i'], ['ø', 'o'], ['Ø', 'o'],
+  ['æ', 'ae'], ['Æ', 'ae'], ['œ', 'oe'], ['Œ', 'oe'], ['đ', 'd'],
+  ['Đ', 'd'], ['ł', 'l'], ['Ł', 'l'], ['þ', 'th'], ['ð', 'd'],
 ]);
 
 // Lower case without marks, compatibility forms unified (full- and
