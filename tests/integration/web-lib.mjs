@@ -210,8 +210,12 @@ export function message(page, text, scope = '#message-list') {
     has: page.locator('.msg-text', { hasText: text }) });
 }
 
+// Screenshots go to build/screenshots/; with PARLEY_SCREENSHOTS=1 they
+// replace the ones under docs/screenshots/ that README.md shows (kept out
+// of ordinary runs so that a test run leaves the source tree unchanged).
 export function screenshotPath(name) {
-  const d = path.join(root, 'docs/screenshots');
+  const d = path.join(root, process.env.PARLEY_SCREENSHOTS === '1' ?
+    'docs/screenshots' : 'build/screenshots');
   fs.mkdirSync(d, { recursive: true });
   return path.join(d, `${name}.png`);
 }
