@@ -140,9 +140,14 @@ test('two people chat live: channel, thread, reactions, edit, delete, '
   await A.locator('#thread-input').fill('Et ma réponse');
   await A.locator('#thread-input').press('Enter');
   await message(B, 'Et ma réponse', '#thread-list').waitFor();
-  // Replies stay out of the channel's main list.
+  // Replies stay out of the channel's main list, which counts them once
+  // (the reply and the parent's message_replied event are one reply).
+  await parentOnB.locator('.replies-link', { hasText: '2 replies' })
+    .waitFor();
   assert.equal(await B.locator('#message-list .msg-text',
     { hasText: 'Et ma réponse' }).count(), 0);
+  assert.equal(await B.locator('#message-list .msg-text:empty').count(), 0);
+  assert.equal(await A.locator('#message-list .msg-text:empty').count(), 0);
 
   await A.screenshot({ path: screenshotPath('desktop-thread') });
   await A.locator('#thread-close').click();

@@ -623,9 +623,19 @@ export class Team extends EventTarget {
       return this.emit('message', { channel: chan, ts: ev.deleted_ts,
         deleted: true, thread: m?.thread_ts });
     }
+    if (ev.subtype === 'message_replied') {
+      // The thread parent as it now stands (reply_count, latest_reply).
+      const parent = ev.message && this.hist(chan).byTs.get(ev.message.ts);
+      if (parent)
+        Object.assign(parent, ev.message);
+      return this.emit('message', { channel: chan, ts: ev.message?.ts });
+    }
+    if (ev.hidden)
+      return undefined; // other bookkeeping subtypes show nothing
     const m = { ...ev };
     delete m.seq;
     delete m.channel;
+    delete m.event_ts;
     if (!this.channels.has(chan))
       this.learnChannel(chan);
     const isNew = this.addMessage(chan, m, true);
