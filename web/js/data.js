@@ -442,14 +442,18 @@ export class Team extends EventTarget {
     if (this.completeRemote !== false) {
       try {
         const r = await this.api.call(SOURCES.complete, {
-          query: text, types: kind, limit, channel: channel ?? undefined,
+          query: text, types: kind === 'users' ? 'user' : 'channel', limit,
+          channel: channel ?? undefined,
         });
         this.completeRemote = true;
         return this.fromRemote(r, kind).slice(0, limit);
       } catch (e) {
-        if (!(e instanceof ApiError) || e.error !== 'unknown_method')
+        if (!(e instanceof ApiError))
           throw e;
-        this.completeRemote = false;
+        // unknown_method: no edge here, filter locally from now on; any
+        // other refusal: filter locally this time.
+        if (e.error === 'unknown_method')
+          this.completeRemote = false;
       }
     }
     if (kind === 'users')
@@ -463,7 +467,7 @@ export class Team extends EventTarget {
       const id = it.id ?? it.user?.id ?? it.channel?.id;
       if (!id)
         continue;
-      const isUser = /^[UW]/.test(id);
+      const isUser = it.type ? it.type === 'user' : /^[UW]/.test(id);
       if ((kind === 'users') !== isUser)
         continue;
       if (isUser) {
