@@ -114,9 +114,9 @@ int store_is_full(struct store *st);
  * when the commit itself failed.  arg belongs to the caller; apply may
  * write results into it for done to read.  apply may run more than once
  * (a batch that outgrew the map is retried), so it must depend only on
- * the store and arg and reset what it writes into arg.  store_submit() may be called
- * from any thread.  Returns 0, or -1 when the writer is stopped (done is
- * then not called).
+ * the store and arg and reset what it writes into arg.  store_submit()
+ * may be called from any thread.  Returns 0, or -1 when the writer is
+ * stopped (done is then not called).
  */
 typedef int (*store_apply_fn)(struct store_txn *txn, void *arg);
 typedef void (*store_done_fn)(void *arg, int result);

@@ -2,9 +2,9 @@
  * parley-backend: the system of record and its Web API.
  *
  * One libev loop serves HTTP (the Web API, /healthz, /metrics), the RTM
- * WebSocket at /rtm and the local admin socket; the store's writer thread commits writes; worker
- * threads take slow requests.  Settings: the [backend] and [tokens]
- * sections of parley.conf (docs/configuration.md).
+ * WebSocket at /rtm and the local admin socket; the store's writer thread
+ * commits writes; worker threads take slow requests.  Settings: the
+ * [backend] and [tokens] sections of parley.conf (docs/configuration.md).
  */
 #include <stddef.h>
 #include <stdio.h>

@@ -27,6 +27,7 @@
 
 #include "buf.h"
 #include "conn.h"
+#include "daemon.h"
 #include "json.h"
 #include "log.h"
 #include "mpframe.h"
@@ -996,50 +997,17 @@ stream_new(struct ev_loop *loop, struct store *st, struct api_ctx *api,
 int
 stream_listen(struct stream_srv *s, const char *host, const char *port)
 {
-	struct addrinfo hints, *res, *ai;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int fd = -1, on = 1, rc;
+	int fd, port_no;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if (host != NULL && (host[0] == '\0' || strcmp(host, "*") == 0))
-		host = NULL;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		log_warnx("stream: listen %s:%s: %s", host ? host : "*", port,
-		    gai_strerror(rc));
+	if ((fd = daemon_listen_tcp_str(host, port, 128)) == -1)
 		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family,
-		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 128) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		log_warn("stream: listen %s:%s", host ? host : "*", port);
-		return -1;
-	}
 	s->lfd = fd;
 	ev_io_init(&s->accept_io, stream_accept_cb, fd, EV_READ);
 	s->accept_io.data = s;
 	ev_io_start(s->loop, &s->accept_io);
 	stream_tick_arm(s);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
-		return 0;
-	return ntohs(ss.ss_family == AF_INET6
-	        ? ((struct sockaddr_in6 *)&ss)->sin6_port
-	        : ((struct sockaddr_in *)&ss)->sin_port);
+	port_no = daemon_local_port(fd);
+	return port_no > 0 ? port_no : 0;
 }
 
 void

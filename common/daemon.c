@@ -29,6 +29,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* Longest wait for in-flight work after SIGTERM, in seconds. */
@@ -400,6 +401,27 @@ daemon_listen_tcp(const struct conf_addr *addr, int backlog)
 		log_warn("listen %s", name);
 	freeaddrinfo(res);
 	return fd;
+}
+
+int
+daemon_listen_tcp_str(const char *host, const char *port, int backlog)
+{
+	struct conf_addr addr;
+	uint64_t n;
+
+	memset(&addr, 0, sizeof(addr));
+	if (host != NULL && strcmp(host, "*") != 0 &&
+	    util_strlcpy(addr.host, host, sizeof(addr.host)) >=
+	    sizeof(addr.host)) {
+		log_warnx("listen %s: host name too long", host);
+		return -1;
+	}
+	if (util_parse_u64(port, strlen(port), 65535, &n) == -1) {
+		log_warnx("listen %s:%s: bad port", host ? host : "*", port);
+		return -1;
+	}
+	addr.port = (uint16_t)n;
+	return daemon_listen_tcp(&addr, backlog);
 }
 
 int

@@ -112,6 +112,12 @@ int daemon_set_nonblock(int fd);
 int daemon_listen_tcp(const struct conf_addr *addr, int backlog);
 
 /*
+ * daemon_listen_tcp() for a host and a decimal port given as strings; host
+ * NULL, "" or "*" is any address.  Returns the fd, or -1 after logging.
+ */
+int daemon_listen_tcp_str(const char *host, const char *port, int backlog);
+
+/*
  * Opens a listening Unix socket at path (a stale socket file there is
  * removed; anything else there is an error), mode 0600, non-blocking.
  * Returns the fd, or -1 after logging.

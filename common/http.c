@@ -29,6 +29,7 @@
 
 #include <http_parser.h>
 
+#include "daemon.h"
 #include "http.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -219,50 +220,18 @@ int
 http_server_listen(struct http_server *s, const char *host,
     const char *port, SSL_CTX *tls)
 {
-	struct addrinfo hints, *res, *ai;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	struct http_listener *l;
-	int fd = -1, on = 1, rc;
+	int fd, port_no;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	if (host != NULL && strcmp(host, "*") == 0)
-		host = NULL;
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		log_warnx("listen %s:%s: %s", host ? host : "*", port,
-		    gai_strerror(rc));
+	if ((fd = daemon_listen_tcp_str(host, port, 1024)) == -1)
 		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family,
-		    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, 1024) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		log_warn("listen %s:%s", host ? host : "*", port);
-		return -1;
-	}
 
 	l = xcalloc(1, sizeof(*l));
 	l->srv = s;
 	l->fd = fd;
 	l->tls = tls;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		l->port = ntohs(ss.ss_family == AF_INET6 ?
-		    ((struct sockaddr_in6 *)&ss)->sin6_port :
-		    ((struct sockaddr_in *)&ss)->sin_port);
+	if ((port_no = daemon_local_port(fd)) > 0)
+		l->port = (uint16_t)port_no;
 	ev_io_init(&l->io, http_accept_cb, fd, EV_READ);
 	l->io.data = l;
 	s->ls = xreallocarray(s->ls, s->nls + 1, sizeof(*s->ls));
