@@ -30,8 +30,11 @@ export class Api {
         continue;
       body.set(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
     }
+    // The web client is a slim client: HAProxy's agent sends it to an
+    // edge (docs/spoa.md, route).
     const headers = {
       'Content-Type': 'application/x-www-form-urlencoded',
+      'X-Parley-Client': 'slim',
     };
     if (this.token)
       headers.Authorization = `Bearer ${this.token}`;

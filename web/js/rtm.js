@@ -76,7 +76,8 @@ export class Rtm extends EventTarget {
     clearTimeout(this.timer);
     this.setState(this.attempt === 0 && this.state === 'offline' ?
       'connecting' : 'reconnecting');
-    const args = {};
+    // slim: the WebSocket URL carries slim=1, so it reaches an edge too.
+    const args = { slim: true };
     if (this.team.epoch) {
       args.parley_epoch = this.team.epoch;
       args.parley_seq = this.team.seq;
