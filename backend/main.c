@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "shard.h"
 #include "static.h"
 #include "tls.h"
 #include "token.h"
@@ -59,6 +60,7 @@ struct backend_settings {
 	size_t stream_out_cap;
 	size_t stream_max_frame;
 	int stream_snapshot_messages;
+	char *shard;
 	struct token_settings tokens;
 };
 
@@ -122,6 +124,8 @@ static const struct conf_key backend_keys[] = {
 	    16 << 20, 0 },
 	{ "stream_snapshot_messages", CONF_INT,
 	    BK(stream_snapshot_messages), "20", 0, 1000, 0 },
+	/* the shard this process is (docs/operations.md) */
+	{ "shard", CONF_STRING, BK(shard), NULL, 0, 0, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, 0 },
 };
 
@@ -146,6 +150,8 @@ struct backend {
 	struct admin *admin;
 	ev_timer drain; /* after SIGTERM: waits for calls in flight */
 	struct static_root *web;
+	struct shard_map *shards;
+	const struct shard *me; /* NULL: no [shard] section, every team */
 };
 
 static struct backend_settings settings;
@@ -262,12 +268,53 @@ backend_events(void *arg, const char *team, uint64_t seq, const char *json,
 		stream_event_hook(bk.stream, team, seq, json, len);
 }
 
+/*
+ * Loads the shard map of parley.conf and finds this process's shard:
+ * [backend] shard, or the only [shard] section.  Returns 0 with *mapp set
+ * (and *mep NULL when the install has no [shard] section), or -1 after
+ * logging why.
+ */
+static int
+backend_shard_load(const struct backend_settings *s,
+    struct shard_map **mapp, const struct shard **mep)
+{
+	struct shard_map *map;
+	const struct shard *me = NULL;
+	char err[CONF_ERRLEN];
+
+	map = shard_map_load(daemon_conf_path(), 0, err, sizeof(err));
+	if (map == NULL) {
+		log_warnx("shards: %s", err);
+		return -1;
+	}
+	if (s->shard != NULL && s->shard[0] != '\0') {
+		if ((me = shard_map_byname(map, s->shard)) == NULL) {
+			log_warnx("[backend] shard = %s: no [shard %s] "
+			    "section", s->shard, s->shard);
+			shard_map_free(map);
+			return -1;
+		}
+	} else if (shard_map_count(map) == 1) {
+		me = shard_map_get(map, 0);
+	} else if (shard_map_count(map) > 1) {
+		log_warnx("[backend] shard must name one of the %zu [shard] "
+		    "sections", shard_map_count(map));
+		shard_map_free(map);
+		return -1;
+	}
+	*mapp = map;
+	*mep = me;
+	return 0;
+}
+
 /* -t: the key file must load as it would at start. */
 static int
 backend_check(const void *arg_settings, void *arg)
 {
 	const struct backend_settings *s = arg_settings;
 	struct token_keys *keys;
+	struct shard_map *map;
+	const struct shard *me;
 	char err[CONF_ERRLEN];
 
 	keys = token_keys_load(s->tokens.keys, err, sizeof(err));
@@ -276,6 +323,9 @@ backend_check(const void *arg_settings, void *arg)
 		return -1;
 	}
 	token_keys_free(keys);
+	if (backend_shard_load(s, &map, &me) == -1)
+		return -1;
+	shard_map_free(map);
 	return 0;
 }
 
@@ -294,6 +344,11 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 		log_warnx("keys: %s", err);
 		return -1;
 	}
+	if (backend_shard_load(s, &bk.shards, &bk.me) == -1)
+		return -1;
+	if (bk.me != NULL)
+		log_info("shard %s of %zu", bk.me->name,
+		    shard_map_count(bk.shards));
 
 	memset(&sc, 0, sizeof(sc));
 	sc.data_dir = s->data_dir;
@@ -394,9 +449,9 @@ backend_stop(struct ev_loop *loop, void *arg)
 }
 
 /*
- * SIGHUP (daemon.c has reopened the log): the key file, limits and the
- * map limit change at once; the listening address and the store's
- * location need a restart, which is said.
+ * SIGHUP (daemon.c has reopened the log): the key file, limits, the map
+ * limit and the shard map change at once; the listening address and the
+ * store's location need a restart, which is said.
  */
 static int
 backend_reload(struct ev_loop *loop, const void *old, void *fresh,
@@ -407,10 +462,19 @@ backend_reload(struct ev_loop *loop, const void *old, void *fresh,
 	struct api_limits lim;
 	struct rtm_config rc;
 	struct stream_config sc;
+	struct shard_map *map;
+	const struct shard *me;
 	char url[320];
 
-	if (api_keys_reload(bk.api, s->tokens.keys) == -1)
+	if (backend_shard_load(s, &map, &me) == -1)
 		return -1;
+	if (api_keys_reload(bk.api, s->tokens.keys) == -1) {
+		shard_map_free(map);
+		return -1;
+	}
+	shard_map_free(bk.shards);
+	bk.shards = map;
+	bk.me = me;
 	admin_set_keys(bk.admin, s->tokens.keys);
 	backend_limits(s, &lim);
 	api_ctx_set_limits(bk.api, &lim);
@@ -426,8 +490,9 @@ backend_reload(struct ev_loop *loop, const void *old, void *fresh,
 	    strcmp(o->listen.host, s->listen.host) != 0)
 		log_warnx("reload: listen and data_dir take effect at the "
 			  "next start");
-	log_info("reload: keys, limits and map_max %zu KiB in effect",
-	    s->map_max >> 10);
+	log_info("reload: keys, limits, map_max %zu KiB and the shard map "
+	    "(%zu teams listed) in effect", s->map_max >> 10,
+	    shard_map_team_count(bk.shards));
 	return 0;
 }
 
@@ -461,6 +526,7 @@ backend_cleanup(struct ev_loop *loop, void *arg)
 	if (bk.st != NULL)
 		store_close(bk.st);
 	token_keys_free(bk.keys);
+	shard_map_free(bk.shards);
 }
 
 int

@@ -31,7 +31,7 @@
 
 const char *const conf_known_sections[] = {
 	"backend", "edge", "spoa", "health", "tokens", "log", "shard",
-	"ctl", "load", "stack", "haproxy", NULL,
+	"shards", "ctl", "load", "stack", "haproxy", NULL,
 };
 
 /* One section as it appears in the file. */

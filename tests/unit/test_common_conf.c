@@ -412,7 +412,8 @@ test_syntax_details(void **state)
 			"[spoa] # trailing\r\n"
 			"\tname : colon form\r\n"
 			"    on = 1\n"
-			"[tokens]\nkeys=/k\n";
+			"[tokens]\nkeys=/k\n"
+			"[shards]\nmap = skipped\n";
 
 	assert_int_equal(conf_load_buffer(&t_schema, "T", t, strlen(t), &s,
 	    err, sizeof(err)), 0);
