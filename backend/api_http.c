@@ -20,6 +20,7 @@
 #include "json.h"
 #include "log.h"
 #include "static.h"
+#include "token.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -53,18 +54,28 @@ api_http_call(struct api_http *h, struct http_req *r, const char *method,
     int is_get)
 {
 	struct api_call *c;
-	const char *body, *query;
-	size_t len;
+	const char *body, *query, *auth, *tok;
+	char cookie[TOKEN_MAX_LEN + 8];
+	size_t len, toklen;
 
 	c = api_call_new(h->api, http_req_peer(r));
 	c->done = api_http_done;
 	c->udata = r;
 	body = http_req_body(r, &len);
 	query = http_req_query(r);
+	auth = http_req_header(r, "Authorization");
+	if (auth == NULL &&
+	    (tok = http_req_cookie(r, API_TOKEN_COOKIE, &toklen)) != NULL &&
+	    toklen < sizeof(cookie) - 8) {
+		/* The browser's token cookie stands for the header. */
+		snprintf(cookie, sizeof(cookie), "Bearer %.*s", (int)toklen,
+		    tok);
+		auth = cookie;
+	}
 	api_call_start(c, method, is_get,
 	    is_get ? NULL : http_req_header(r, "Content-Type"),
 	    is_get ? NULL : body, is_get ? 0 : len, query, strlen(query),
-	    http_req_header(r, "Authorization"));
+	    auth);
 }
 
 /*

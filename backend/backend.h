@@ -449,6 +449,7 @@ int store_import_line(struct store_txn *txn, const char *line, size_t len,
 #define API_ARG_NAME_MAX   64    /* bytes in an argument name */
 #define API_JSON_DEPTH_MAX 32    /* nesting of arrays and objects */
 #define API_JSON_NODES_MAX 20000 /* values in one JSON document */
+#define API_TOKEN_COOKIE   "parley_token" /* the browser's token cookie */
 
 /*
  * Parses a request's arguments into a new JSON object that the caller

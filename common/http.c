@@ -789,6 +789,36 @@ http_req_header(const struct http_req *r, const char *name)
 	return NULL;
 }
 
+const char *
+http_req_cookie(const struct http_req *r, const char *name, size_t *len)
+{
+	const char *v, *end;
+	size_t i, nlen = strlen(name), n;
+
+	for (i = 0; i < r->nhdr; i++) {
+		if (strcasecmp(r->head + r->hdr[i][0], "Cookie") != 0)
+			continue;
+		for (v = r->head + r->hdr[i][1]; *v != '\0'; v = end) {
+			v += strspn(v, " \t;");
+			end = v + strcspn(v, ";");
+			n = end - v;
+			if (n > nlen && strncmp(v, name, nlen) == 0 &&
+			    v[nlen] == '=') {
+				v += nlen + 1;
+				n = end - v;
+				while (n > 0 && (v[n - 1] == ' ' ||
+				    v[n - 1] == '\t'))
+					n--;
+				if (n == 0)
+					continue;
+				*len = n;
+				return v;
+			}
+		}
+	}
+	return NULL;
+}
+
 int
 http_req_header_at(const struct http_req *r, size_t i, const char **name,
     const char **value)

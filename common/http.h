@@ -111,6 +111,13 @@ const char *http_req_path(const struct http_req *r);   /* "/a/b", raw */
 const char *http_req_query(const struct http_req *r);  /* after '?', or "" */
 /* The first header named name (any case), or NULL. */
 const char *http_req_header(const struct http_req *r, const char *name);
+/*
+ * The value of the cookie named name in the request's Cookie headers
+ * (every one of them, "a=1; b=2" each), with *len set; NULL when absent
+ * or empty.  The value is not decoded and not NUL-terminated.
+ */
+const char *http_req_cookie(const struct http_req *r, const char *name,
+    size_t *len);
 /* Header i (0-based) in arrival order; -1 past the last. */
 int http_req_header_at(const struct http_req *r, size_t i,
     const char **name, const char **value);

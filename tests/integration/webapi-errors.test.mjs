@@ -1,7 +1,8 @@
 // The Web API errors of docs/api.md that the method tests do not reach:
 // too_many_reactions, user_disabled, user_is_inactive, invalid_limit,
 // invalid_ts_latest, token_expired, not_allowed_token_type and
-// storage_full (a backend with a small map_max, raised again by SIGHUP).
+// storage_full (a backend with a small map_max, raised again by SIGHUP),
+// and the token cookie.
 // Also: an edited then deleted message leaves neither text in the store.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -52,6 +53,24 @@ test('token_expired and not_allowed_token_type', async () => {
   assert.equal(await errorOf(b.client(ticket).chat.postMessage({
     channel: 'C0000000000', text: 'x' })), 'not_allowed_token_type');
 });
+
+test('the parley_token cookie stands for the header; a bad one fails',
+  async () => {
+    const { alice } = t.users;
+    const call = (cookie, headers = {}) => b.raw('/api/auth.test', {
+      method: 'POST', headers: { Cookie: cookie, ...headers } });
+    let r = await call(`theme=dark; parley_token=${alice.token}`);
+    assert.equal(r.json.ok, true);
+    assert.equal(r.json.user_id, alice.id);
+    r = await call(`parley_token=${alice.token}x`);
+    assert.equal(r.json.error, 'invalid_auth');
+    r = await call(`xparley_token=${alice.token}`);
+    assert.equal(r.json.error, 'not_authed');
+    // The header wins over the cookie.
+    r = await call(`parley_token=${alice.token}`,
+      { Authorization: 'Bearer xoxp.bad' });
+    assert.equal(r.json.error, 'invalid_auth');
+  });
 
 test('invalid_limit and invalid_ts_latest', async () => {
   const { alice } = t.users;

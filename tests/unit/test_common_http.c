@@ -459,6 +459,35 @@ test_headers(void **state)
 }
 
 /* A listener on a kernel-chosen loopback port answers over TCP. */
+/*
+ * Cookies: found in any Cookie header, by exact name (not a name that
+ * ends with it), blanks trimmed; an empty value is absent.
+ */
+static void
+test_cookies(void **state)
+{
+	const char *v, *req = "GET / HTTP/1.1\r\nCookie: xparley_token=no; "
+	    "a=1\r\nCookie: empty=;parley_token=xoxp.k1 ; b=2\r\n\r\n";
+	size_t len;
+
+	start(NULL);
+	async_mode = 1;
+	csend(req, strlen(req));
+	pump();
+	assert_int_equal(nheld, 1);
+	v = http_req_cookie(held[0], "parley_token", &len);
+	assert_non_null(v);
+	assert_int_equal(len, 7);
+	assert_memory_equal(v, "xoxp.k1", 7);
+	v = http_req_cookie(held[0], "a", &len);
+	assert_non_null(v);
+	assert_int_equal(len, 1);
+	assert_null(http_req_cookie(held[0], "empty", &len));
+	assert_null(http_req_cookie(held[0], "missing", &len));
+	assert_null(http_req_cookie(held[0], "parley", &len));
+	http_reply_str(held[0], 200, "text/plain", "x");
+}
+
 static void
 test_listen_tcp(void **state)
 {
@@ -603,6 +632,7 @@ main(void)
 		cmocka_unit_test_teardown(test_slow_body, teardown),
 		cmocka_unit_test_teardown(test_idle_close, teardown),
 		cmocka_unit_test_teardown(test_headers, teardown),
+		cmocka_unit_test_teardown(test_cookies, teardown),
 		cmocka_unit_test_teardown(test_listen_tcp, teardown),
 		cmocka_unit_test_teardown(test_tls, teardown),
 	};
