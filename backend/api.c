@@ -788,15 +788,22 @@ json_t *
 api_chan_view(struct store_txn *txn, const struct api_who *who,
     json_t *chan)
 {
-	const char *id = json_get_str(chan, "id");
+	const char *id = json_get_str(chan, "id"), *peer, *creator;
 	int member;
 	uint64_t mark = 0;
 	char ts[STORE_TS_SIZE];
 
 	member = id != NULL && store_txn_is_member(txn, id, who->user) == 1;
 	json_object_set_new(chan, "is_member", json_boolean(member));
-	if (json_get_bool(chan, "is_im", 0))
+	if (json_get_bool(chan, "is_im", 0)) {
 		json_object_set_new(chan, "is_open", json_true());
+		/* An IM's user is the other person, whoever opened it. */
+		if ((peer = json_get_str(chan, "user")) != NULL &&
+		    strcmp(peer, who->user) == 0 &&
+		    (creator = json_get_str(chan, "creator")) != NULL)
+			json_object_set_new(chan, "user",
+			    json_string(creator));
+	}
 	if (member && id != NULL &&
 	    store_txn_mark_get(txn, who->user, id, &mark) == STORE_OK) {
 		store_ts_format(mark, ts);

@@ -123,6 +123,25 @@ boot_team(const struct edge_team *t)
 }
 
 /*
+ * The other person of an IM as asker sees it: the member who is not
+ * asker (asker for an IM with oneself), else the stored "user".
+ */
+static const char *
+boot_im_peer(const struct edge_channel *c, const struct edge_user *asker)
+{
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < c->nmembers; i++)
+		if (c->members[i]->user != asker)
+			return c->members[i]->user->id;
+	if (edge_team_member(asker, c) != NULL)
+		return asker->id;
+	v = json_get_str(c->obj, "user");
+	return v != NULL ? v : "";
+}
+
+/*
  * One channel of the slim boot: identity, type, read state and counts;
  * topic, purpose and members are left to conversations.info.
  */
@@ -131,15 +150,16 @@ boot_slim_chan(const struct edge_member *m)
 {
 	const struct edge_channel *c = m->chan;
 	int64_t unread = edge_member_unread(m);
-	json_t *o, *v;
+	json_t *o;
 
 	o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:b,s:b,s:b}", "id", c->id, "name",
 	    c->name, "is_channel", c->type == EDGE_CHAN_PUBLIC, "is_group",
 	    c->type == EDGE_CHAN_PRIVATE, "is_im", c->type == EDGE_CHAN_IM,
 	    "is_mpim", c->type == EDGE_CHAN_MPIM, "is_private",
 	    c->type != EDGE_CHAN_PUBLIC, "is_archived", c->archived);
-	if (c->type == EDGE_CHAN_IM && (v = json_object_get(c->obj, "user")))
-		json_object_set(o, "user", v);
+	if (c->type == EDGE_CHAN_IM)
+		json_object_set_new(o, "user", json_string(boot_im_peer(c,
+		    m->user)));
 	if (json_get_bool(c->obj, "is_general", 0))
 		json_object_set_new(o, "is_general", json_true());
 	json_object_set_new(o, "last_read", json_string(m->last_read));
@@ -190,8 +210,11 @@ boot_chan_view(const struct edge_channel *c, const struct edge_user *asker,
 	if (o == NULL)
 		fatalx("boot_chan_view: out of memory");
 	json_object_set_new(o, "is_member", json_boolean(m != NULL));
-	if (c->type == EDGE_CHAN_IM)
+	if (c->type == EDGE_CHAN_IM) {
 		json_object_set_new(o, "is_open", json_true());
+		json_object_set_new(o, "user", json_string(boot_im_peer(c,
+		    asker)));
+	}
 	if (m != NULL && m->last_read[0] != '\0')
 		json_object_set_new(o, "last_read", json_string(m->last_read));
 	if (num_members)

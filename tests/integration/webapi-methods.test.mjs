@@ -213,6 +213,12 @@ test('conversations: open IM and group DM', async () => {
   assert.equal(again.channel.id, o.channel.id);
   assert.equal(again.already_open, true);
   assert.equal(again.channel.is_im, true);
+  // Each side sees the other person as the IM's user, whoever opened it.
+  assert.equal(again.channel.user, alice.id);
+  assert.equal((await alice.client.conversations.info({
+    channel: o.channel.id })).channel.user, bob.id);
+  assert.equal((await bob.client.conversations.info({
+    channel: o.channel.id })).channel.user, alice.id);
   const g = await alice.client.conversations.open({
     users: `${bob.id},${carol.id}` });
   assert.equal(g.channel.is_mpim, true);

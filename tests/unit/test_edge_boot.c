@@ -221,6 +221,16 @@ test_conversations(void **state)
 	o = parse(s, len);
 	c = json_object_get(o, "channel");
 	assert_true(json_is_true(json_object_get(c, "is_open")));
+	assert_string_equal(json_string_value(json_object_get(c, "user")),
+	    "U0000000001");
+	json_decref(o);
+	/* The other side of the IM sees the asker as its user. */
+	s = edge_api_conversations_info(t, edge_team_user(t, "U0000000001"),
+	    "D0000000001", 0, &len);
+	o = parse(s, len);
+	c = json_object_get(o, "channel");
+	assert_string_equal(json_string_value(json_object_get(c, "user")),
+	    "U0000000000");
 	json_decref(o);
 
 	/* list: public channels in pages of 7, then the IM by type. */
