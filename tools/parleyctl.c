@@ -457,6 +457,18 @@ demo_apply(struct store_txn *t, void *arg)
 	for (i = 0; rc == STORE_OK && i < 3; i++)
 		rc = store_op_channel_create(t, d->team, chan_names[i], 'C',
 		    d->users[0], d->chans[i]);
+	if (rc == STORE_OK) {
+		/* "general" is the team's default channel. */
+		json_t *ch = store_txn_channel_get(t, d->chans[0]);
+
+		if (ch == NULL)
+			rc = STORE_ERR_INTERNAL;
+		else {
+			json_object_set_new(ch, "is_general", json_true());
+			rc = store_txn_channel_put(t, ch);
+			json_decref(ch);
+		}
+	}
 	for (i = 1; rc == STORE_OK && i < DEMO_N; i++) {
 		rc = store_op_channel_join(t, d->chans[0], d->users[i]);
 		if (rc == STORE_OK && i % 2 == 0)
