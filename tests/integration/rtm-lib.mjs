@@ -82,10 +82,12 @@ class Admin {
   }
 }
 
-// A backend in its own temporary directory.  extra is added to [backend].
+// A backend in its own temporary directory.  extra is added to [backend];
+// env is added to the process's environment.
 export class Backend {
-  constructor(extra = '') {
+  constructor(extra = '', env = {}) {
     this.extra = extra;
+    this.env = env;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-rtm-'));
     this.proc = null;
     this.admin = null;
@@ -112,7 +114,8 @@ export class Backend {
     const asan = process.env.ASAN_OPTIONS;
     this.proc = spawn(path.join(bin, 'parley-backend'),
       ['-c', conf], { stdio: ['ignore', log, log], env: { ...process.env,
-        ASAN_OPTIONS: `${asan ? `${asan}:` : ''}quarantine_size_mb=32` } });
+        ASAN_OPTIONS: `${asan ? `${asan}:` : ''}quarantine_size_mb=32`,
+        ...this.env } });
     fs.closeSync(log);
     this.exited = null;
     this.proc.on('exit', (code, sig) => { this.exited = { code, sig }; });
