@@ -12,7 +12,9 @@
  *
  * A batch that runs out of map is retried after the map grows; at the
  * configured maximum it is retried one write per commit so that only
- * the writes that do not fit fail with STORE_ERR_FULL.  MDB_PANIC
+ * the writes that do not fit fail with STORE_ERR_FULL.  A commit that
+ * the file system refuses (ENOSPC, EDQUOT) is split the same way, and
+ * what still does not fit fails with STORE_ERR_FULL too.  MDB_PANIC
  * reopens the environment.
  */
 #include <dlfcn.h>
@@ -31,6 +33,7 @@
 enum batch_rc {
 	BATCH_OK,
 	BATCH_FULL,
+	BATCH_DISKFULL, /* the file system refused the pages */
 	BATCH_PANIC,
 	BATCH_FAIL,
 	BATCH_NESTED /* a write failed after writing: run again, nested */
@@ -212,20 +215,26 @@ failed:
 		req_events_free(reqs[i]);
 	if (rc == MDB_MAP_FULL)
 		return BATCH_FULL;
+	if (rc == ENOSPC || rc == EDQUOT)
+		return BATCH_DISKFULL;
 	log_warnx("store: commit of %zu writes failed: %s", n,
 	    mdb_strerror(rc));
 	return rc == MDB_PANIC ? BATCH_PANIC : BATCH_FAIL;
 }
 
+/* full: 0 (writes fit), BATCH_FULL (the map) or BATCH_DISKFULL. */
 static void
 writer_set_full(struct store *st, int full)
 {
 	if (__atomic_exchange_n(&st->full, full, __ATOMIC_RELAXED) == full)
 		return;
-	if (full)
+	if (full == BATCH_FULL)
 		log_warnx("store: storage_full: the map is at its maximum "
 			  "(%zu KiB); writes fail until room is made",
 		    st->map_max >> 10);
+	else if (full == BATCH_DISKFULL)
+		log_warnx("store: storage_full: the file system under %s is "
+			  "full; writes fail until room is made", st->dir);
 	else
 		log_info("store: writes fit again");
 }
@@ -261,12 +270,13 @@ writer_run(struct store *st, struct store_req **reqs, size_t n)
 			writer_set_full(st, 0);
 		return;
 	case BATCH_FULL:
+	case BATCH_DISKFULL:
 		if (n > 1) {
 			for (i = 0; i < n; i++)
 				writer_run(st, &reqs[i], 1);
 			return;
 		}
-		writer_set_full(st, 1);
+		writer_set_full(st, b);
 		pthread_mutex_lock(&st->slock);
 		st->stats.full++;
 		pthread_mutex_unlock(&st->slock);
