@@ -83,11 +83,12 @@ class Admin {
 }
 
 // A backend in its own temporary directory.  extra is added to [backend];
-// env is added to the process's environment.
+// env is added to the process's environment, args to its command line.
 export class Backend {
-  constructor(extra = '', env = {}) {
+  constructor(extra = '', env = {}, args = []) {
     this.extra = extra;
     this.env = env;
+    this.args = args;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-rtm-'));
     this.proc = null;
     this.admin = null;
@@ -113,9 +114,10 @@ export class Backend {
     // smaller one keeps those figures about the backend's own memory.
     const asan = process.env.ASAN_OPTIONS;
     this.proc = spawn(path.join(bin, 'parley-backend'),
-      ['-c', conf], { stdio: ['ignore', log, log], env: { ...process.env,
-        ASAN_OPTIONS: `${asan ? `${asan}:` : ''}quarantine_size_mb=32`,
-        ...this.env } });
+      ['-c', conf, ...this.args], { stdio: ['ignore', log, log],
+        env: { ...process.env,
+          ASAN_OPTIONS: `${asan ? `${asan}:` : ''}quarantine_size_mb=32`,
+          ...this.env } });
     fs.closeSync(log);
     this.exited = null;
     this.proc.on('exit', (code, sig) => { this.exited = { code, sig }; });

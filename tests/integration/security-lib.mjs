@@ -1,0 +1,240 @@
+// The stack the security matrix runs against (security.test.mjs): real
+// HAProxy 2.6 with haproxy-config/, parley-spoa, parley-backend with its
+// edge stream listener and a web root, and parley-health, every daemon
+// with -v, each on kernel-chosen loopback ports, in one temporary
+// directory.  Every secret the matrix uses (keys, tokens, tickets,
+// passwords) is remembered, so that the logs can be searched for them.
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Backend, freePort, sleep } from './rtm-lib.mjs';
+import { makeCerts } from './stream-lib.mjs';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname),
+  '../..');
+const bin = process.env.PARLEY_BIN || path.join(root, 'build/bin');
+
+// Mints a token in the format of docs/tokens.md under a given key.
+export function mint(kind, kid, secretHex, team, user, id, exp) {
+  const body = `${kind}.${kid}.${team}.${user}.${id}.${exp}`;
+  const mac = crypto.createHmac('sha256', Buffer.from(secretHex, 'hex'))
+    .update(body).digest('base64url');
+  return `${body}.${mac}`;
+}
+
+async function waitHttp(url, proc, what) {
+  for (let i = 0; i < 300; i++) {
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`${what} exited`);
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch { /* not yet */ }
+    await sleep(50);
+  }
+  throw new Error(`${what} does not answer at ${url}`);
+}
+
+export class Stack {
+  constructor() {
+    this.secrets = new Set();
+    this.procs = [];
+  }
+
+  secret(s) {
+    this.secrets.add(s);
+    return s;
+  }
+
+  spawnLogged(name, cmd, args, env = {}) {
+    const logPath = path.join(this.dir, `${name}.log`);
+    const log = fs.openSync(logPath, 'a');
+    const p = spawn(cmd, args, { stdio: ['ignore', log, log],
+      env: { ...process.env, ...env } });
+    fs.closeSync(log);
+    this.procs.push({ name, p, logPath });
+    return p;
+  }
+
+  // Keys k0 then k1: tokens minted before k1 is added are signed by k0,
+  // which removeOldKey() takes away again.
+  async start() {
+    this.certs = makeCerts();
+    this.k0 = this.secret(crypto.randomBytes(32).toString('hex'));
+    this.k1 = this.secret(crypto.randomBytes(32).toString('hex'));
+    this.streamPort = await freePort();
+    this.b = new Backend('', {}, ['-v']);
+    this.dir = this.b.dir;
+    this.keys = path.join(this.dir, 'keys');
+    fs.writeFileSync(this.keys, `k0 ${this.k0}\n`, { mode: 0o600 });
+    this.web = path.join(this.dir, 'web');
+    fs.mkdirSync(this.web);
+    fs.writeFileSync(path.join(this.web, 'index.html'),
+      '<!doctype html><title>Parley</title>\n');
+    fs.writeFileSync(path.join(this.dir, 'outside.txt'),
+      'outside-the-web-root\n');
+    fs.symlinkSync(path.join(this.dir, 'outside.txt'),
+      path.join(this.web, 'leak.txt'));
+    this.b.extra = `stream_listen = 127.0.0.1:${this.streamPort}\n` +
+      `stream_tls_cert = ${path.join(this.certs, 'server.pem')}\n` +
+      `stream_tls_key = ${path.join(this.certs, 'server.key')}\n` +
+      `stream_tls_ca = ${path.join(this.certs, 'ca.pem')}\n` +
+      `web_root = ${this.web}\nsignin_failures = 3\n` +
+      // Tickets taken while setting up must outlive the whole matrix.
+      'rtm_ticket_ttl = 10m\n';
+    await this.b.start();
+    this.direct = this.b.url;
+    this.procs.push({ name: 'backend', p: this.b.proc,
+      logPath: this.b.logPath });
+
+    const [spoa, stats, front, health, e1, e2] = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(() => freePort()));
+    this.spoaStats = `http://127.0.0.1:${stats}`;
+    this.conf = path.join(this.dir, 'stack.conf');
+    fs.writeFileSync(this.conf, `[tokens]\nkeys = ${this.keys}\n\n` +
+      `[spoa]\nlisten = 127.0.0.1:${spoa}\n` +
+      `stats_listen = 127.0.0.1:${stats}\n\n` +
+      `[health]\nlisten = 127.0.0.1:${health}\n` +
+      `shards = 127.0.0.1:${this.b.port}\nagent = 127.0.0.1:${spoa}\n` +
+      `store_path = ${path.join(this.dir, 'data')}\ninterval = 1s\n` +
+      `haproxy_stats = ${path.join(this.dir, 'haproxy.sock')}\n` +
+      'haproxy_backends = be_full\n');
+    this.spoa = this.spawnLogged('spoa', path.join(bin, 'parley-spoa'),
+      ['-c', this.conf, '-v']);
+    await waitHttp(`${this.spoaStats}/metrics`, this.spoa, 'parley-spoa');
+    this.health = this.spawnLogged('health',
+      path.join(bin, 'parley-health'), ['-c', this.conf, '-v']);
+    await waitHttp(`http://127.0.0.1:${health}/healthz`, this.health,
+      'parley-health');
+
+    const env = {
+      PARLEY_HTTP_BIND: `127.0.0.1:${front}`,
+      PARLEY_SPOE_CONF: path.join(root, 'haproxy-config/parley-spoe.conf'),
+      PARLEY_SPOA_ADDR: `127.0.0.1:${spoa}`,
+      // No edge runs: haproxy.cfg then sends everything to the shard.
+      PARLEY_EDGE1_ADDR: `127.0.0.1:${e1}`,
+      PARLEY_EDGE2_ADDR: `127.0.0.1:${e2}`,
+      PARLEY_BACKEND_ADDR: `127.0.0.1:${this.b.port}`,
+      PARLEY_HAPROXY_SOCK: path.join(this.dir, 'haproxy.sock'),
+    };
+    this.haproxy = this.spawnLogged('haproxy', '/usr/sbin/haproxy',
+      ['-db', '-f', path.join(root, 'haproxy-config/haproxy.cfg')], env);
+    this.front = `http://127.0.0.1:${front}`;
+    await waitHttp(`${this.front}/api/api.test`, this.haproxy, 'haproxy');
+    // The shard is up for HAProxy once its first check passed.
+    for (let i = 0; i < 200; i++) {
+      const r = await fetch(`${this.front}/api/api.test`,
+        { method: 'POST', signal: AbortSignal.timeout(5000) });
+      if (r.status === 200)
+        break;
+      await sleep(50);
+    }
+  }
+
+  // Adds k1 (newest: it signs from now on) everywhere, by SIGHUP.
+  async addKey() {
+    fs.writeFileSync(this.keys, `k0 ${this.k0}\nk1 ${this.k1}\n`);
+    await this.reloadKeys('k1');
+  }
+
+  // Takes k0 away everywhere.
+  async removeOldKey() {
+    fs.writeFileSync(this.keys, `k1 ${this.k1}\n`);
+    await this.reloadKeys('k1');
+  }
+
+  async reloadKeys(kid) {
+    const spoaLog = () => fs.readFileSync(path.join(this.dir, 'spoa.log'),
+      'utf8');
+    const re = /signing keys reloaded/g;
+    const before = (spoaLog().match(re) ?? []).length;
+    const r = await this.b.admin.op({ op: 'keys.reload' });
+    if (r.kid !== kid)
+      throw new Error(`backend signs with ${r.kid}`);
+    this.spoa.kill('SIGHUP');
+    for (let i = 0; i < 200; i++) {
+      if ((spoaLog().match(re) ?? []).length > before)
+        return;
+      await sleep(25);
+    }
+    throw new Error('parley-spoa did not reload its keys');
+  }
+
+  // The store as mdb_dump prints it: equal before and after an attempt
+  // means the attempt left nothing in it.
+  dump() {
+    const r = spawnSync('mdb_dump', ['-a', '-p', path.join(this.dir,
+      'data')], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    if (r.status !== 0)
+      throw new Error(`mdb_dump: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  logs() {
+    return this.procs.map(({ name, logPath }) => ({ name,
+      text: fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') :
+        '' }));
+  }
+
+  async stop() {
+    for (const { name, p } of this.procs) {
+      if (name === 'backend' || p.exitCode !== null ||
+          p.signalCode !== null)
+        continue;
+      const done = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+      await done;
+      clearTimeout(t);
+    }
+    const dir = this.dir;
+    const keep = process.env.PARLEY_KEEP_LOGS;
+    if (keep)
+      for (const { name, logPath } of this.procs)
+        fs.copyFileSync(logPath, path.join(keep, `${name}.log`));
+    await this.b?.stop();
+    if (this.certs)
+      fs.rmSync(this.certs, { recursive: true, force: true });
+    if (dir)
+      fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// One HTTP request; resolves with the status, the headers and the body
+// (parsed when it is JSON).  A raw request line is sent as is on a
+// socket, so that no client library cleans the path.
+export async function call(base, method, token, args = {}, opts = {}) {
+  const headers = { 'Content-Type': 'application/json; charset=utf-8',
+    ...(opts.headers ?? {}) };
+  if (token)
+    headers.Authorization = `Bearer ${token}`;
+  const r = await fetch(`${base}/api/${method}`, { method: 'POST', headers,
+    body: opts.body ?? JSON.stringify(args),
+    signal: AbortSignal.timeout(10000) });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: r.status, json, text,
+    retryAfter: r.headers.get('retry-after') };
+}
+
+export function rawGet(base, target) {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(Number(u.port), u.hostname);
+    let data = '';
+    const t = setTimeout(() => { s.destroy(); reject(new Error('timeout')); },
+      10000);
+    s.on('data', (d) => { data += d.toString('latin1'); });
+    s.on('error', (e) => { clearTimeout(t); reject(e); });
+    s.on('close', () => {
+      clearTimeout(t);
+      const status = Number(/^HTTP\/1\.[01] (\d+)/.exec(data)?.[1] ?? 0);
+      resolve({ status, text: data });
+    });
+    s.once('connect', () => s.write(`GET ${target} HTTP/1.1\r\n` +
+      `Host: ${u.host}\r\nConnection: close\r\n\r\n`));
+  });
+}
