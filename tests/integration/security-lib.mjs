@@ -1,9 +1,11 @@
-// The stack the security matrix runs against (security.test.mjs): real
-// HAProxy 2.6 with haproxy-config/, parley-spoa, parley-backend with its
-// edge stream listener and a web root, and parley-health, every daemon
-// with -v, each on kernel-chosen loopback ports, in one temporary
-// directory.  Every secret the matrix uses (keys, tokens, tickets,
-// passwords) is remembered, so that the logs can be searched for them.
+// The stack the security matrix and the front fault tests run against
+// (security.test.mjs, faults-front.test.mjs): real HAProxy 2.6 with
+// haproxy-config/ (in master-worker mode, so that it can be reloaded),
+// parley-spoa, parley-backend with its edge stream listener and a web
+// root, and parley-health, every daemon with -v, each on kernel-chosen
+// loopback ports, in one temporary directory.  Every secret the matrix
+// uses (keys, tokens, tickets, passwords) is remembered, so that the logs
+// can be searched for them.
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -65,6 +67,8 @@ export class Stack {
     this.k0 = this.secret(crypto.randomBytes(32).toString('hex'));
     this.k1 = this.secret(crypto.randomBytes(32).toString('hex'));
     this.streamPort = await freePort();
+    const [spoa, stats, front, health, e1, e2] = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(() => freePort()));
     this.b = new Backend('', {}, ['-v']);
     this.dir = this.b.dir;
     this.keys = path.join(this.dir, 'keys');
@@ -83,14 +87,13 @@ export class Stack {
       `stream_tls_ca = ${path.join(this.certs, 'ca.pem')}\n` +
       `web_root = ${this.web}\nsignin_failures = 3\n` +
       // Tickets taken while setting up must outlive the whole matrix.
-      'rtm_ticket_ttl = 10m\n';
+      'rtm_ticket_ttl = 10m\n' +
+      `rtm_url = ws://127.0.0.1:${front}/rtm\n`;
     await this.b.start();
     this.direct = this.b.url;
     this.procs.push({ name: 'backend', p: this.b.proc,
       logPath: this.b.logPath });
 
-    const [spoa, stats, front, health, e1, e2] = await Promise.all(
-      [0, 1, 2, 3, 4, 5].map(() => freePort()));
     this.spoaStats = `http://127.0.0.1:${stats}`;
     this.conf = path.join(this.dir, 'stack.conf');
     fs.writeFileSync(this.conf, `[tokens]\nkeys = ${this.keys}\n\n` +
@@ -101,15 +104,13 @@ export class Stack {
       `store_path = ${path.join(this.dir, 'data')}\ninterval = 1s\n` +
       `haproxy_stats = ${path.join(this.dir, 'haproxy.sock')}\n` +
       'haproxy_backends = be_full\n');
-    this.spoa = this.spawnLogged('spoa', path.join(bin, 'parley-spoa'),
-      ['-c', this.conf, '-v']);
-    await waitHttp(`${this.spoaStats}/metrics`, this.spoa, 'parley-spoa');
+    await this.startAgent();
     this.health = this.spawnLogged('health',
       path.join(bin, 'parley-health'), ['-c', this.conf, '-v']);
     await waitHttp(`http://127.0.0.1:${health}/healthz`, this.health,
       'parley-health');
 
-    const env = {
+    this.haproxyEnv = {
       PARLEY_HTTP_BIND: `127.0.0.1:${front}`,
       PARLEY_SPOE_CONF: path.join(root, 'haproxy-config/parley-spoe.conf'),
       PARLEY_SPOA_ADDR: `127.0.0.1:${spoa}`,
@@ -120,7 +121,8 @@ export class Stack {
       PARLEY_HAPROXY_SOCK: path.join(this.dir, 'haproxy.sock'),
     };
     this.haproxy = this.spawnLogged('haproxy', '/usr/sbin/haproxy',
-      ['-db', '-f', path.join(root, 'haproxy-config/haproxy.cfg')], env);
+      ['-W', '-db', '-f', path.join(root, 'haproxy-config/haproxy.cfg')],
+      this.haproxyEnv);
     this.front = `http://127.0.0.1:${front}`;
     await waitHttp(`${this.front}/api/api.test`, this.haproxy, 'haproxy');
     // The shard is up for HAProxy once its first check passed.
@@ -131,6 +133,51 @@ export class Stack {
         break;
       await sleep(50);
     }
+  }
+
+  async startAgent() {
+    this.spoa = this.spawnLogged('spoa', path.join(bin, 'parley-spoa'),
+      ['-c', this.conf, '-v']);
+    await waitHttp(`${this.spoaStats}/metrics`, this.spoa, 'parley-spoa');
+  }
+
+  async killAgent() {
+    const done = new Promise((r) => this.spoa.once('exit', r));
+    this.spoa.kill('SIGKILL');
+    await done;
+    this.procs = this.procs.filter((x) => x.p !== this.spoa);
+  }
+
+  // A master-worker reload (SIGUSR2 to the master): a new worker takes
+  // the listeners, the old one finishes what it holds (its WebSockets
+  // stay until they close).  Resolves once the master says the new
+  // worker is ready; with stopOld, the old worker is then stopped at
+  // once (SIGTERM), as hard-stop-after would, so that its clients must
+  // connect again.
+  async reloadHaproxy(stopOld = false) {
+    const logPath = path.join(this.dir, 'haproxy.log');
+    const log = () => fs.readFileSync(logPath, 'utf8');
+    const re = /Loading success/g;
+    const count = () => (log().match(re) ?? []).length;
+    const workers = () => [...log().matchAll(/New worker \((\d+)\) forked/g)]
+      .map((m) => Number(m[1]));
+    const before = count();
+    const m = this.haproxy.pid;
+    this.haproxy.kill('SIGUSR2');
+    for (let i = 0; i < 400; i++) {
+      if (count() > before) {
+        const now = workers().at(-1);
+        const children = fs.readFileSync(`/proc/${m}/task/${m}/children`,
+          'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+        for (const pid of children)
+          if (stopOld && pid !== now)
+            process.kill(pid, 'SIGTERM');
+        return;
+      }
+      await sleep(25);
+    }
+    throw new Error('haproxy did not reload: ' +
+      fs.readFileSync(logPath, 'utf8').slice(-2000));
   }
 
   // Adds k1 (newest: it signs from now on) everywhere, by SIGHUP.
