@@ -4,7 +4,7 @@
 #   make run        build and start the stack on loopback with demo data
 #                   (PORT_BASE=8000 RUN_DIR=run by default)
 #   make test       build and run unit, fuzz-smoke and integration tests
-#   make soak       long load and soak runs
+#   make soak       long load, fault and fuzz runs (SOAK_FUZZ_RUNS)
 #   make bench      benchmarks (QUICK=1 for a short subset)
 #   make fuzz       every libFuzzer target for FUZZ_RUNS executions
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -131,7 +131,7 @@ test: deps
 	@bash mk/run-tests.sh "$(UNIT_TESTS)" "$(FUZZ_TARGETS)" \
 		$(FUZZ_SMOKE_SECONDS)
 
-soak: deps all
+soak: deps all $(FUZZ_TARGETS)
 	@bash mk/run-soak.sh
 
 bench: deps all
