@@ -23,6 +23,12 @@
 #
 #   bench/fanout.sh            (QUICK=1: 1,000 subscribers, one run each)
 #
+# FANOUT_PERF=TARGET records a profile (perf record -g) of that target's
+# server during its first flat-out run at each size (FANOUT_PERF_OPTS,
+# "-g -F 1999" by default, e.g. "--call-graph dwarf -F 499" for a build
+# without frame pointers), and writes the top
+# of `perf report --no-children` to $resdir/profile-TARGET-N.txt.
+#
 # Writes bench/results/fanout.json and bench/results/fanout.png
 # (bench/results/quick/ with QUICK=1).
 set -u
@@ -39,6 +45,7 @@ fi
 targets=${FANOUT_TARGETS:-"parley-backend parley-wstest redis ws"}
 load=build/bin/parley-load
 src=127.0.0.1-127.0.0.16
+resdir=bench/results${QUICK:+/quick}
 runs="$bench_tmp/runs.jsonl"
 : >"$runs"
 
@@ -119,10 +126,34 @@ run() {
 	local t=$1 n=$2 kind=$3 out c0 c1
 	shift 3
 	c0=$(cpu_secs "${pid[$t]}")
+	perf_pid=
+	if [ "$kind" = flat ] && [ "${FANOUT_PERF:-}" = "$t" ] &&
+	    [ ! -f "$bench_tmp/perf-$t-$n.data" ]; then
+		perf record -q ${FANOUT_PERF_OPTS:--g -F 1999} -o "$bench_tmp/perf-$t-$n.data" \
+		    -p "${pid[$t]}" 2>/dev/null &
+		perf_pid=$!
+	fi
 	# shellcheck disable=SC2086
 	out=$(timeout 120 "$load" fanout -u "${url[$t]}" -c "$n" -w 2 \
 	    -S "$src" ${extra[$t]:-} "$@" 2>"$bench_tmp/load.err")
 	c1=$(cpu_secs "${pid[$t]}")
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid"
+		wait "$perf_pid"
+		mkdir -p "$resdir"
+		{
+			echo "# self time"
+			perf report -i "$bench_tmp/perf-$t-$n.data" \
+			    --no-children --percent-limit 0.7 --stdio \
+			    -g none --sort dso,symbol 2>/dev/null
+			echo "# with callees"
+			perf report -i "$bench_tmp/perf-$t-$n.data" \
+			    --children --percent-limit 3 --stdio \
+			    -g none --sort symbol 2>/dev/null
+		} | grep -v '^#  \|^$\|^# *$\|Tip:\|^# [A-Z.]' \
+		    >"$resdir/profile-$t-$n.txt"
+		echo "fanout: profile in $resdir/profile-$t-$n.txt" >&2
+	fi
 	j=$(echo "$out" | sed -n 's/^json: //p')
 	if [ -z "$j" ]; then
 		echo "fanout: $t n=$n $kind: no result" >&2
