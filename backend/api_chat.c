@@ -91,31 +91,44 @@ api_msg_content(json_t *args, const char **text, json_t **blocks,
 }
 
 /*
- * The channel of a write, checked: visible, not archived, and the caller
- * a member.  Returns a new reference or NULL with c->werr set.
+ * The channel of a write, checked as api_chan_get() and then some:
+ * visible to the caller, not archived, and the caller a member.  The
+ * record's flags are read from its text, not decoded (this runs on the
+ * writer thread for every post).  Returns the channel id (the argument's
+ * string) or NULL with c->werr set.
  */
-static json_t *
+static const char *
 api_write_chan(struct store_txn *txn, struct api_call *c)
 {
-	json_t *ch = api_chan_get(txn, &c->who, api_arg_str(c->args,
-	    "channel"));
+	const char *id = api_arg_str(c->args, "channel");
+	struct store_chan_flags fl;
+	int member = -1;
 
-	if (ch == NULL) {
-		api_err(c, "channel_not_found");
-		return NULL;
+	if (id == NULL || (id[0] != 'C' && id[0] != 'G' && id[0] != 'D') ||
+	    !store_id_valid(id, id[0]) ||
+	    store_txn_channel_flags(txn, id, &fl) != STORE_OK ||
+	    strcmp(fl.team, c->who.team) != 0)
+		goto not_found;
+	if (!fl.is_channel || fl.is_private) {
+		member = store_txn_is_member(txn, id, c->who.user) == 1;
+		if (!member)
+			goto not_found;
 	}
-	if (json_get_bool(ch, "is_archived", 0)) {
-		json_decref(ch);
+	if (fl.is_archived) {
 		api_err(c, "is_archived");
 		return NULL;
 	}
-	if (store_txn_is_member(txn, json_get_str(ch, "id"), c->who.user) !=
-	    1) {
-		json_decref(ch);
+	if (member == -1)
+		member = store_txn_is_member(txn, id, c->who.user) == 1;
+	if (!member) {
 		api_err(c, "not_in_channel");
 		return NULL;
 	}
-	return ch;
+	return id;
+
+not_found:
+	api_err(c, "channel_not_found");
+	return NULL;
 }
 
 static int
@@ -123,19 +136,16 @@ chat_post(struct store_txn *txn, void *arg)
 {
 	struct api_call *c = arg;
 	const char *text, *err, *cmid, *chan;
-	json_t *ch, *blocks, *atts, *msg, *parent;
+	json_t *blocks, *atts, *msg, *parent;
 	uint64_t thread_ts = 0, ts = 0;
 	char tsbuf[STORE_TS_SIZE];
 	int broadcast, rc;
 
-	ch = api_write_chan(txn, c);
-	if (ch == NULL)
+	chan = api_write_chan(txn, c);
+	if (chan == NULL)
 		return STORE_ERR_USER;
-	chan = json_get_str(ch, "id");
-	if ((err = api_msg_content(c->args, &text, &blocks, &atts)) != NULL) {
-		json_decref(ch);
+	if ((err = api_msg_content(c->args, &text, &blocks, &atts)) != NULL)
 		return api_werr(c, err);
-	}
 	msg = json_pack("{s:s,s:s,s:s,s:s}", "type", "message",
 	    "user", c->who.user, "text", text != NULL ? text : "",
 	    "team", c->who.team);
@@ -183,25 +193,20 @@ chat_post(struct store_txn *txn, void *arg)
 		/* A repeat: answer with the message stored the first time. */
 		json_decref(msg);
 		msg = store_txn_message_get(txn, chan, ts);
-		if (msg == NULL) {
-			json_decref(ch);
+		if (msg == NULL)
 			return STORE_ERR_INTERNAL;
-		}
 		rc = STORE_OK;
 	}
 	if (rc != STORE_OK) {
-		json_decref(ch);
 		json_decref(msg);
 		return rc;
 	}
 	store_ts_format(ts, tsbuf);
 	c->result = json_pack("{s:s,s:s,s:o}", "channel", chan, "ts", tsbuf,
 	    "message", msg);
-	json_decref(ch);
 	return STORE_OK;
 
 fail:
-	json_decref(ch);
 	json_decref(msg);
 	return api_werr(c, err);
 }
@@ -228,30 +233,25 @@ chat_update(struct store_txn *txn, void *arg)
 {
 	struct api_call *c = arg;
 	const char *text, *err, *chan, *author;
-	json_t *ch, *blocks, *atts, *m, *old, *ev;
+	json_t *blocks, *atts, *m, *old, *ev;
 	uint64_t ts;
 	char tsbuf[STORE_TS_SIZE], now[STORE_TS_SIZE], ref[64];
 	int rc;
 
-	ch = api_write_chan(txn, c);
-	if (ch == NULL)
+	chan = api_write_chan(txn, c);
+	if (chan == NULL)
 		return STORE_ERR_USER;
-	chan = json_get_str(ch, "id");
 	m = api_write_msg(txn, c, chan, &ts);
-	if (m == NULL) {
-		json_decref(ch);
+	if (m == NULL)
 		return STORE_ERR_USER;
-	}
 	author = json_get_str(m, "user");
 	if (author == NULL || strcmp(author, c->who.user) != 0 ||
 	    (json_get_str(m, "subtype") != NULL &&
 	    strcmp(json_get_str(m, "subtype"), "thread_broadcast") != 0)) {
-		json_decref(ch);
 		json_decref(m);
 		return api_werr(c, "cant_update_message");
 	}
 	if ((err = api_msg_content(c->args, &text, &blocks, &atts)) != NULL) {
-		json_decref(ch);
 		json_decref(m);
 		return api_werr(c, err);
 	}
@@ -282,7 +282,6 @@ chat_update(struct store_txn *txn, void *arg)
 		    json_get_str(m, "text") : "", "message", m);
 	json_decref(old);
 	json_decref(m);
-	json_decref(ch);
 	return rc;
 }
 

@@ -397,6 +397,32 @@ void store_post_free(struct store_post *p);
 int store_op_message_delete(struct store_txn *txn, const char *channel,
     uint64_t ts);
 
+/*
+ * The string value of key among the top-level members of the JSON
+ * object text json (as the store writes it), without building the
+ * object: 0 with it in out, or -1 when absent, not a plain string (no
+ * escapes), longer than outlen - 1, or the text is not an object.
+ */
+int store_json_top_str(const char *json, size_t len, const char *key,
+    char *out, size_t outlen);
+/*
+ * The same for a boolean member: 1 for true, 0 for false, def when
+ * absent, of another type, or the text is not an object.
+ */
+int store_json_top_bool(const char *json, size_t len, const char *key,
+    int def);
+/*
+ * What a post needs of a channel, read from the record's text without
+ * decoding it: its team ("" when absent or not a plain id) and flags.
+ */
+struct store_chan_flags {
+	char team[STORE_ID_SIZE];
+	int is_channel;
+	int is_private;
+	int is_archived;
+};
+int store_txn_channel_flags(struct store_txn *txn, const char *channel,
+    struct store_chan_flags *out);
 /* The team a channel belongs to (its context_team_id). */
 int store_txn_channel_team(struct store_txn *txn, const char *channel,
     char team_out[STORE_ID_SIZE]);
@@ -579,6 +605,8 @@ struct api_call {
 	void (*done)(struct api_call *c);
 	void *udata;
 	void *priv;          /* a custom method's own state */
+	int no_body;         /* set by a caller that reads c->result and
+				c->werr only: no c->body is made */
 };
 
 /*
@@ -913,6 +941,7 @@ enum rtm_msg_type {
 	RTM_MSG_PRESENCE_SUB,
 };
 #define RTM_TEXT_MAX 40000 /* characters of a message's text */
+#define RTM_ID_STR_MAX 64  /* bytes of a string id */
 struct rtm_msg {
 	enum rtm_msg_type type;
 	json_t *obj;

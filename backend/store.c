@@ -322,11 +322,15 @@ json_skip_value(const char *p, const char *end)
 	return NULL;
 }
 
-int
-store_json_top_str(const char *json, size_t len, const char *key,
-    char *out, size_t outlen)
+/*
+ * The value of key among the top-level members of the object text
+ * [json, end): its first byte, or NULL when absent or the text is not an
+ * object.
+ */
+static const char *
+json_top_find(const char *json, const char *end, const char *key)
 {
-	const char *p = json, *end = json + len, *k, *v;
+	const char *p = json, *k;
 	size_t klen = strlen(key);
 
 	while (p < end && *p != '{')
@@ -339,24 +343,53 @@ store_json_top_str(const char *json, size_t len, const char *key,
 		k = p + 1;
 		p = json_skip_str(p, end);
 		if (p == NULL)
-			return -1;
-		while (p < end && (*p == ':' || *p == ' '))
+			return NULL;
+		while (p < end && (*p == ':' || *p == ' ' || *p == '\t' ||
+		    *p == '\n' || *p == '\r'))
 			p++;
+		if (p >= end)
+			return NULL;
 		if ((size_t)(p - k) >= klen + 1 && k[klen] == '"' &&
-		    memcmp(k, key, klen) == 0 && p < end && *p == '"') {
-			v = p + 1;
-			p = json_skip_str(p, end);
-			if (p == NULL || memchr(v, '\\', (size_t)(p - 1 - v)))
-				return -1;
-			if ((size_t)(p - 1 - v) >= outlen)
-				return -1;
-			memcpy(out, v, (size_t)(p - 1 - v));
-			out[p - 1 - v] = '\0';
-			return 0;
-		}
+		    memcmp(k, key, klen) == 0)
+			return p;
 		p = json_skip_value(p, end);
 	}
-	return -1;
+	return NULL;
+}
+
+int
+store_json_top_str(const char *json, size_t len, const char *key,
+    char *out, size_t outlen)
+{
+	const char *end = json + len, *v, *p;
+
+	v = json_top_find(json, end, key);
+	if (v == NULL || *v != '"')
+		return -1;
+	p = json_skip_str(v, end);
+	v++;
+	if (p == NULL || memchr(v, '\\', (size_t)(p - 1 - v)))
+		return -1;
+	if ((size_t)(p - 1 - v) >= outlen)
+		return -1;
+	memcpy(out, v, (size_t)(p - 1 - v));
+	out[p - 1 - v] = '\0';
+	return 0;
+}
+
+int
+store_json_top_bool(const char *json, size_t len, const char *key, int def)
+{
+	const char *end = json + len, *v;
+
+	v = json_top_find(json, end, key);
+	if (v == NULL)
+		return def;
+	if (end - v >= 4 && memcmp(v, "true", 4) == 0)
+		return 1;
+	if (end - v >= 5 && memcmp(v, "false", 5) == 0)
+		return 0;
+	return def;
 }
 
 int

@@ -159,15 +159,6 @@ int store_db_put_json(struct store_txn *txn, enum store_db db,
 json_t *store_db_get_json(struct store_txn *txn, enum store_db db,
     const void *key, size_t klen);
 
-/*
- * The string value of key among the top-level members of the JSON
- * object text json (as the store writes it), without building the
- * object: 0 with it in out, or -1 when absent, not a plain string (no
- * escapes), longer than outlen - 1, or the text is not an object.
- */
-int store_json_top_str(const char *json, size_t len, const char *key,
-    char *out, size_t outlen);
-
 /* A write transaction outside the writer (tools, migration, tests). */
 int store_wtxn_begin(struct store *st, struct store_txn *txn);
 int store_wtxn_commit(struct store_txn *txn);
@@ -179,7 +170,6 @@ void store_wtxn_abort(struct store_txn *txn);
  * naming the process that holds it.
  */
 int store_lock_dir(const char *dir, char *err, size_t errlen);
-
 
 /*
  * Writes a new random epoch into meta within txn; store_epoch() gives it

@@ -320,6 +320,32 @@ store_txn_channel_team(struct store_txn *t, const char *channel,
 	return STORE_OK;
 }
 
+int
+store_txn_channel_flags(struct store_txn *t, const char *channel,
+    struct store_chan_flags *out)
+{
+	char team[STORE_ID_SIZE + 1];
+	const char *j;
+	MDB_val v;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!store_id_valid(channel, 0))
+		return STORE_ERR_NOTFOUND;
+	rc = store_db_get(t, DB_CHANNELS, channel, STORE_ID_LEN, &v);
+	if (rc != STORE_OK)
+		return rc;
+	j = v.mv_data;
+	if (store_json_top_str(j, v.mv_size, "context_team_id", team,
+	    sizeof(team)) == 0 && strlen(team) < sizeof(out->team))
+		memcpy(out->team, team, strlen(team) + 1);
+	out->is_channel = store_json_top_bool(j, v.mv_size, "is_channel", 0);
+	out->is_private = store_json_top_bool(j, v.mv_size, "is_private", 0);
+	out->is_archived = store_json_top_bool(j, v.mv_size, "is_archived",
+	    0);
+	return STORE_OK;
+}
+
 static size_t
 im_key(uint8_t *key, const char *team, const char *u1, const char *u2)
 {

@@ -1,10 +1,11 @@
 /*
- * libFuzzer target for store_json_top_str(), the scan that reads one
- * top-level string member of a stored record without parsing it.  It
- * must never read past the input, and on any text that jansson parses
- * as an object it must agree with jansson: the same value when the
- * member is a plain string, "absent" when jansson has no such member.
- * The first byte picks the key.
+ * libFuzzer target for store_json_top_str() and store_json_top_bool(),
+ * the scans that read one top-level member of a stored record without
+ * parsing it.  They must never read past the input, and on any text
+ * that jansson parses as an object they must agree with jansson: the
+ * same value when the member is a plain string, "absent" when jansson
+ * has no such member; for the boolean, exactly jansson's value or the
+ * default.  The first byte picks the key.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +16,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const keys[] = { "context_team_id", "id", "name", "a", "" };
+static const char *const keys[] = { "context_team_id", "id", "name", "a",
+	"", "is_archived" };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -23,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *key, *want;
 	char out[64], *copy;
 	json_t *o, *v;
-	int rc;
+	int rc, b;
 
 	if (size < 1)
 		return 0;
@@ -32,6 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy = malloc(size - 1 ? size - 1 : 1);
 	memcpy(copy, data + 1, size - 1);
 	rc = store_json_top_str(copy, size - 1, key, out, sizeof(out));
+	b = store_json_top_bool(copy, size - 1, key, 2);
 
 	o = json_loadb(copy, size - 1, JSON_REJECT_DUPLICATES, NULL);
 	if (json_is_object(o)) {
@@ -41,6 +44,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* found what is not there */
 		if (rc == 0 && (want == NULL || strcmp(want, out) != 0))
 			abort(); /* found something else */
+		if (b != (json_is_boolean(v) ? json_is_true(v) : 2))
+			abort(); /* a boolean other than jansson's */
 		if (rc == -1 && want != NULL && strlen(want) < sizeof(out) &&
 		    memchr(copy, '\\', size - 1) == NULL &&
 		    strlen(want) == strcspn(want, "\\\""))
