@@ -412,7 +412,7 @@ api_call_encode(struct api_call *c)
 {
 	json_t *o;
 
-	if (c->body != NULL)
+	if (c->body != NULL || c->no_body)
 		return;
 	if (c->werr != NULL) {
 		o = json_pack("{s:b,s:s}", "ok", 0, "error", c->werr);

@@ -153,29 +153,70 @@ rtm_send_error(struct rtm_conn *c, const json_t *id, int code,
 	rtm_conn_send_str(c, s, len);
 }
 
+/*
+ * The ack of a message sent:
+ * {"ok":true,"reply_to":ID,"channel":..,"ts":..,"text":..}, written
+ * straight into one buffer (this runs once per message; members whose
+ * value is absent are left out).
+ */
+static void
+rtm_send_ack(struct rtm_conn *c, const json_t *id, const json_t *res)
+{
+	const char *ch = json_get_str(res, "channel");
+	const char *ts = json_get_str(res, "ts");
+	const char *text = json_get_str(json_object_get(res, "message"),
+	    "text");
+	size_t tl = text != NULL ? strlen(text) : 0, n, cap;
+	char *s, *p;
+
+	cap = 64 + JSON_QUOTE_MAX(RTM_ID_STR_MAX) +
+	    (ch != NULL ? JSON_QUOTE_MAX(strlen(ch)) : 0) +
+	    (ts != NULL ? JSON_QUOTE_MAX(strlen(ts)) : 0) +
+	    JSON_QUOTE_MAX(tl);
+	p = s = xmalloc(cap);
+	p += snprintf(p, 32, "{\"ok\":true");
+	if (json_is_integer(id)) {
+		p += snprintf(p, 48, ",\"reply_to\":%" JSON_INTEGER_FORMAT,
+		    json_integer_value(id));
+	} else if (json_is_string(id) &&
+	    json_string_length(id) <= RTM_ID_STR_MAX) {
+		memcpy(p, ",\"reply_to\":", 12);
+		p += 12;
+		p += json_quote(p, json_string_value(id),
+		    json_string_length(id));
+	}
+	if (ch != NULL) {
+		memcpy(p, ",\"channel\":", 11);
+		p += 11;
+		p += json_quote(p, ch, strlen(ch));
+	}
+	if (ts != NULL) {
+		memcpy(p, ",\"ts\":", 6);
+		p += 6;
+		p += json_quote(p, ts, strlen(ts));
+	}
+	if (text != NULL) {
+		memcpy(p, ",\"text\":", 8);
+		p += 8;
+		p += json_quote(p, text, tl);
+	}
+	*p++ = '}';
+	n = (size_t)(p - s);
+	rtm_conn_send_str(c, s, n);
+}
+
 /* The call is over (after its commit): ack it if anyone still listens. */
 static void
 rtm_send_done(struct api_call *call)
 {
 	struct rtm_send *s = call->udata;
 	struct rtm_conn *c = s->conn;
-	json_t *extra;
-	size_t len;
-	char *text;
 
 	if (c != NULL) {
-		if (call->werr != NULL) {
+		if (call->werr != NULL)
 			rtm_send_error(c, s->id, RTM_E_API, call->werr);
-		} else {
-			extra = json_pack("{s:s?,s:s?,s:s?}", "channel",
-			    json_get_str(call->result, "channel"), "ts",
-			    json_get_str(call->result, "ts"), "text",
-			    json_get_str(json_object_get(call->result,
-			    "message"), "text"));
-			text = rtm_ack_ok(s->id, extra, &len);
-			json_decref(extra);
-			rtm_conn_send_str(c, text, len);
-		}
+		else
+			rtm_send_ack(c, s->id, call->result);
 		rtm_send_unlink(s);
 	}
 	json_decref(s->id);
@@ -261,6 +302,7 @@ rtm_send_message(struct rtm *r, struct rtm_conn *c, const struct rtm_msg *m)
 		    json_string(m->thread_ts));
 	call->done = rtm_send_done;
 	call->udata = s;
+	call->no_body = 1;
 	if (store_submit(r->st, rtm_send_apply, rtm_send_commit, call) == -1)
 		api_call_fail(call, "service_unavailable");
 }

@@ -19,7 +19,6 @@
 
 #include "backend/backend.h"
 
-#define RTM_ID_STR_MAX 64
 
 static const struct {
 	const char *name;

@@ -127,3 +127,35 @@ json_get_bool(const json_t *obj, const char *key, int def)
 
 	return json_is_boolean(v) ? json_is_true(v) : def;
 }
+
+size_t
+json_quote(char *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char ch;
+	char *o = out;
+	size_t i;
+
+	*o++ = '"';
+	for (i = 0; i < n; i++) {
+		ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\') {
+			*o++ = '\\';
+			*o++ = (char)ch;
+		} else if (ch == '\n') {
+			*o++ = '\\';
+			*o++ = 'n';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			*o++ = '\\';
+			*o++ = 'u';
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[ch >> 4];
+			*o++ = hex[ch & 15];
+		} else {
+			*o++ = (char)ch;
+		}
+	}
+	*o++ = '"';
+	return (size_t)(o - out);
+}

@@ -44,6 +44,15 @@ json_t *json_slack_error(const char *error);
 char *json_dump_compact(const json_t *v, size_t *len);
 
 /*
+ * Writes s (n bytes of valid UTF-8) as a JSON string, quotes included,
+ * to out, which must have room for 6 * n + 2 bytes; returns the length
+ * written (no NUL).  For text built without jansson on a hot path; the
+ * value is the same as jansson's, the bytes may differ.
+ */
+#define JSON_QUOTE_MAX(n) (6 * (n) + 2)
+size_t json_quote(char *out, const char *s, size_t n);
+
+/*
  * Typed getters on an object: the value of key, or NULL (or def) when
  * missing or of another type.
  */

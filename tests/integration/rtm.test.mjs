@@ -248,6 +248,19 @@ describe('RTM raw protocol', { timeout: 120000 }, () => {
         assert.deepEqual(e.error, { code: 4, msg: 'unknown_type' });
         const p = await a.reply({ type: 'ping', time: 42 });
         assert.deepEqual(p, { type: 'pong', time: 42, reply_to: p.reply_to });
+        // The ack of a message: its id back as given (a string here),
+        // and the text as stored, whatever characters it holds.
+        const text = 'quote " backslash \\ tab\t nl\n \u0001 caf\u00e9 \u{1f600}';
+        a.ws.send(JSON.stringify({ id: 'my-id "1"', type: 'message',
+          channel: t.general, text }));
+        const ok = await a.waitFor((m) => m.reply_to === 'my-id "1"', 5000,
+          'ack of the string id');
+        assert.deepEqual(Object.keys(ok),
+          ['ok', 'reply_to', 'channel', 'ts', 'text']);
+        assert.equal(ok.ok, true);
+        assert.equal(ok.channel, t.general);
+        assert.match(ok.ts, /^\d+\.\d{6}$/);
+        assert.equal(ok.text, text);
         // A binary frame is refused with 1003.
         a.ws.send(Buffer.from([1, 2, 3]));
         const cl = await a.waitClosed();

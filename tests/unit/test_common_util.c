@@ -207,6 +207,33 @@ test_json(void **state)
 	json_decref(v);
 }
 
+/* json_quote: what jansson reads back is the string quoted. */
+static void
+test_json_quote(void **state)
+{
+	static const char *const in[] = {
+		"", "plain", "quote \" and \\ backslash", "tab\tnl\ncr\r",
+		"\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+		"</script>",
+	};
+	char out[JSON_QUOTE_MAX(64)];
+	json_t *v;
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		n = json_quote(out, in[i], strlen(in[i]));
+		assert_true(n <= JSON_QUOTE_MAX(strlen(in[i])));
+		v = json_loadb(out, n, JSON_DECODE_ANY, NULL);
+		assert_non_null(v);
+		assert_string_equal(json_string_value(v), in[i]);
+		json_decref(v);
+	}
+	n = json_quote(out, "a\"b", 3);
+	assert_int_equal(n, 6);
+	assert_memory_equal(out, "\"a\\\"b\"", 6);
+}
+
 int
 main(void)
 {
@@ -216,6 +243,7 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_strings_and_clocks),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_json_quote),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
