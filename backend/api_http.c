@@ -12,6 +12,7 @@
  * Unparsable HTTP is answered 400 and an oversized body 413 by the HTTP
  * server itself (common/http.c) before anything reaches this file.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,7 @@ static void
 api_http_metrics(struct api_http *h, struct http_req *r)
 {
 	struct store_stats ss;
+	struct mallinfo2 mi;
 	char *text = NULL;
 	size_t len = 0, i, n = api_method_count();
 	FILE *f = open_memstream(&text, &len);
@@ -212,6 +214,10 @@ api_http_metrics(struct api_http *h, struct http_req *r)
 	    (unsigned long long)ss.writes);
 	fprintf(f, "# TYPE parley_http_connections gauge\n"
 	    "parley_http_connections %u\n", http_server_nconns(h->srv));
+	mi = mallinfo2();
+	fprintf(f, "# HELP parley_heap_bytes Bytes malloc has handed out "
+	    "and not taken back.\n# TYPE parley_heap_bytes gauge\n"
+	    "parley_heap_bytes %zu\n", mi.uordblks + mi.hblkhd);
 	rtm_metrics(h->rtm, f);
 	fclose(f);
 	http_reply(r, 200, "text/plain; version=0.0.4", text, len);

@@ -5,6 +5,10 @@
 # WebSockets (each answering one echo first, so every connection has
 # really been used), read /stats again and divide the growth by N.
 #
+#   parley-backend RTM connections of parley-backend, authenticated
+#                  (one rtm.connect ticket) and each past its hello;
+#                  heap = parley_heap_bytes of /metrics (malloc's bytes
+#                  in use), rss from /proc
 #   parley-wstest  common/ http + ws; heap = malloc's bytes in use
 #   ws             bench/ws-broadcast.mjs; heap = V8 heap used + external
 #                  + array buffers (what the JavaScript side holds)
@@ -13,13 +17,14 @@
 #
 # Writes bench/results/idle-memory.txt and .json (bench/results/quick/
 # with QUICK=1).  Exits non-zero when a
-# connection fails or Parley's heap per connection is over 1024 bytes.
+# connection fails or a Parley server's heap per connection is over 1024
+# bytes.
 set -u
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 n=${1:-10000}
 [ -n "${QUICK:-}" ] && [ $# = 0 ] && n=1000
-targets=${IDLE_TARGETS:-"parley-wstest ws"}
+targets=${IDLE_TARGETS:-"parley-backend parley-wstest ws"}
 bin=build/bin
 ulimit -n 20000 2>/dev/null || true
 rc=0 rows=() lines=()
@@ -28,16 +33,41 @@ field() { sed -n "s/.*\"$1\":\([0-9-]*\).*/\1/p"; }
 
 for t in $targets; do
 	case "$t" in
+	parley-backend)
+		bench_backend "rtm_max_conns = $((n + 100))
+rate_tier1 = 0
+rtm_ticket_ttl = 10m
+" || exit 1
+		;;
 	parley-wstest) bench_start "$t" "$bin/parley-wstest" || exit 1 ;;
 	ws) bench_start "$t" node bench/ws-broadcast.mjs 0 || exit 1 ;;
 	*) echo "idle-memory: unknown target $t"; exit 1 ;;
 	esac
 	port=$bench_port srv=$bench_pid
-	stat() { curl -s --max-time 10 "http://127.0.0.1:$port/stats"; }
+	if [ "$t" = parley-backend ]; then
+		# The same fields as the others' /stats, from /metrics.
+		stat() {
+			local m
+			m=$(curl -s --max-time 10 \
+			    "http://127.0.0.1:$port/metrics")
+			printf '{"heap":%s,"rss":%s,"ws":%s}' \
+			    "$(echo "$m" | awk '/^parley_heap_bytes / {
+			    print $2 }')" "$(bench_rss_bytes "$srv")" \
+			    "$(echo "$m" | awk '/^parley_rtm_connections / {
+			    print $2 }')"
+		}
+		url=$(bench_rtm_url)
+		[ -n "$url" ] || { echo "idle-memory: rtm.connect failed"
+			exit 1; }
+		mode=(rtm-idle -u "$url" -c "$n" -d 600)
+	else
+		stat() { curl -s --max-time 10 "http://127.0.0.1:$port/stats"; }
+		mode=(idle -u "ws://127.0.0.1:$port/" -c "$n" --check
+		    -S 127.0.0.1-127.0.0.8)
+	fi
 
 	before=$(stat)
-	"$bin/parley-load" idle -u "ws://127.0.0.1:$port/" -c "$n" --check \
-	    -S 127.0.0.1-127.0.0.8 >"$bench_tmp/load.out" \
+	"$bin/parley-load" "${mode[@]}" >"$bench_tmp/load.out" \
 	    2>"$bench_tmp/load.err" &
 	load_pid=$!
 	for _ in $(seq 600); do
@@ -73,21 +103,22 @@ for t in $targets; do
 		printf "\"heap_per_conn\":%.0f,\"rss_per_conn\":%.0f}",
 		    (ha - hb) / n, (ra - rb) / n }')")
 
-	if ! echo "$ready" | grep -q "open=$n failed=0 answered=$n" ||
+	if ! echo "$ready" | grep -Eq \
+	    "open=$n (failed=0 answered=$n|hello=$n failed=0)" ||
 	    [ "$ws" != "$n" ]; then
 		echo "idle-memory: FAILED: $t: not every connection opened" \
 		    "and answered (server count $ws)"
 		rc=1
 	fi
-	if [ "$t" = parley-wstest ]; then
+	if [ "$t" != ws ]; then
 		per=$(( (ha - hb) / n ))
 		if [ "$per" -gt 1024 ]; then
-			echo "idle-memory: FAILED: $per bytes of heap per idle" \
-			    "connection"
+			echo "idle-memory: FAILED: $t: $per bytes of heap" \
+			    "per idle connection"
 			rc=1
 		else
-			echo "idle-memory: ok ($per bytes of heap per idle" \
-			    "connection, goal 1024)"
+			echo "idle-memory: $t: ok ($per bytes of heap per" \
+			    "idle connection, goal 1024)"
 		fi
 	fi
 done

@@ -97,3 +97,43 @@ bench_wait_quiet() {
 	echo "bench: load average still $(cut -d' ' -f1 /proc/loadavg)," \
 	    "measuring anyway" >&2
 }
+
+# bench_backend [CONF_LINES]: a parley-backend on a free port with a
+# team, one member ("pub") and a channel it is in; CONF_LINES (with
+# their newlines) go into its [backend] section.  Sets be_port, be_pid,
+# be_chan, be_token and be_dir.
+bench_backend() {
+	be_dir="$bench_tmp/backend.$RANDOM"
+	mkdir -p "$be_dir"
+	printf 'k1 %s\n' "$(openssl rand -hex 32)" >"$be_dir/keys"
+	chmod 600 "$be_dir/keys"
+	local ctl="build/bin/parleyctl -d $be_dir/data -k $be_dir/keys"
+	$ctl init >/dev/null && $ctl team create bench bench >/dev/null &&
+	    $ctl user create bench pub Publisher >/dev/null || return 1
+	be_chan=$($ctl channel create bench general pub) || return 1
+	be_token=$($ctl token bench pub) || return 1
+	be_port=$(bench_free_port)
+	{
+		echo "[backend]"
+		echo "listen = 127.0.0.1:$be_port"
+		echo "data_dir = data"
+		printf '%s' "${1:-}"
+		echo "[tokens]"
+		echo "keys = keys"
+	} >"$be_dir/parley.conf"
+	BENCH_PORT=$be_port bench_start backend build/bin/parley-backend \
+	    -c "$be_dir/parley.conf" || return 1
+	be_pid=$bench_pid
+}
+
+# bench_rtm_url: an RTM URL from rtm.connect for be_token.
+bench_rtm_url() {
+	curl -s --max-time 5 -H "Authorization: Bearer $be_token" \
+	    -X POST "http://127.0.0.1:$be_port/api/rtm.connect" |
+	    sed -n 's/.*"url":"\([^"]*\)".*/\1/p' | sed 's|\\/|/|g'
+}
+
+# bench_rss_bytes PID: the resident set of a process.
+bench_rss_bytes() {
+	awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"
+}
