@@ -3,8 +3,14 @@
 // drawn with gnuplot.
 //
 //   node bench/report.mjs fanout RUNS.jsonl MACHINE_JSON
-//   node bench/report.mjs markdown     (tables of the results JSON, for
-//                                       docs/performance.md)
+//   node bench/report.mjs markdown [SCENARIO...]
+//        tables of the results JSON (fanout, idle-memory, posts, spoa,
+//        store, edge; all by default), for docs/performance.md
+//   node bench/report.mjs charts       PNG charts of idle-memory, posts
+//                                      and spoa from their JSON
+//   node bench/report.mjs store-json MACHINE_JSON < store-bench output
+//   node bench/report.mjs edge-json MACHINE_JSON < edge-bench output
+//        the text of those benches as bench/results/<name>.json
 //   node bench/report.mjs posts-row CLIENTS COMMITS WRITES CEILING
 //        < parley-load json: one row of bench/posts.sh, as JSON
 //   node bench/report.mjs posts-line < row: the same row as text
@@ -14,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 const [name, runsFile, machineJson] = process.argv.slice(2);
+const machineArg = ['store-json', 'edge-json'].includes(name) ? JSON.parse(runsFile || '{}') : undefined;
 // QUICK runs keep their figures apart from the full run's.
 const results = new URL(process.env.QUICK ? './results/quick/' : './results/', import.meta.url).pathname;
 mkdirSync(results, { recursive: true });
@@ -147,11 +154,22 @@ function chartFanout(sizes, targets, rows) {
   rmSync(dir, { recursive: true, force: true });
 }
 
+function machineLine(m) {
+  if (!m || !m.cpu) return 'Machine: not recorded.\n';
+  return `Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, Linux ${m.kernel}; load average ${m.loadavg_at_start} at the start; ${m.date}.\n`;
+}
+
+function readResult(name) {
+  try {
+    return JSON.parse(readFileSync(path.join(results, `${name}.json`), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 // Markdown tables of bench/results/fanout.json.
-function markdown() {
-  const j = JSON.parse(readFileSync(path.join(results, 'fanout.json'), 'utf8'));
-  const m = j.machine;
-  console.log(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memory}, Linux ${m.kernel}; load average ${m.loadavg_at_start} at the start; ${m.date}.\n`);
+function markdownFanout(j) {
+  console.log(machineLine(j.machine));
   const sizes = [...new Set(j.rows.map((r) => r.subscribers))];
   for (const n of sizes) {
     console.log(`${n.toLocaleString('en-US')} subscribers:\n`);
@@ -165,6 +183,153 @@ function markdown() {
     console.log('');
   }
   for (const g of j.goals) console.log(`- ${g.target} at ${g.subscribers}: ${g.goal}: ${g.ratio.toFixed(2)}x, ${g.met ? 'met' : '**not met**'}`);
+}
+
+function markdownIdle(j) {
+  console.log(machineLine(j.machine));
+  console.log('| server | connections | heap per connection | RSS per connection |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const r of j.rows) console.log(`| ${r.target} | ${fmtRate(r.connections)} | ${fmtRate(r.heap_per_conn)} B | ${fmtRate(r.rss_per_conn)} B |`);
+}
+
+function markdownPosts(j) {
+  console.log(machineLine(j.machine));
+  console.log('| clients | posts/s | p50 | p99 | messages per commit | ceiling/s | ratio |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of j.rows) {
+    console.log(`| ${r.clients} | ${fmtRate(r.posts_per_s)} | ${fmtUs(r.p50_us)} | ${fmtUs(r.p99_us)} | ${r.batch.toFixed(1)} | ${fmtRate(r.ceiling_per_s)} | ${Math.round(r.ratio * 100)}% |`);
+  }
+}
+
+function markdownSpoa(j) {
+  console.log(machineLine(j.machine));
+  const names = { alone: 'HAProxy alone (no SPOE filter)', null: 'HAProxy + null agent', spoa: 'HAProxy + parley-spoa' };
+  console.log('| setup (wrk, 1 thread, 32 connections) | requests/s (median) | runs | latency avg | requests per CPU-second of HAProxy and agent |');
+  console.log('| --- | ---: | --- | ---: | ---: |');
+  for (const r of j.rows.filter((x) => x.part === 'haproxy')) console.log(`| ${names[r.target] || r.target} | ${fmtRate(r.requests_per_s)} | ${(r.runs || []).map((x) => fmtRate(x)).join(', ')} | ${r.latency_avg} | ${r.requests_per_cpu_s ? fmtRate(r.requests_per_cpu_s) : '-'} |`);
+  console.log(`\nparley-spoa / null agent: ${Math.round(j.spoa_vs_null * 100)}% of requests/s` +
+    (j.spoa_vs_null_per_cpu ? `, ${Math.round(j.spoa_vs_null_per_cpu * 100)}% of requests per CPU-second` : '') + ' (goal 90%)\n');
+  console.log('| agent (parley-spoa-load, 4 connections, 32 in flight) | ACKs/s | p50 | p99 | ACKs per CPU-second |');
+  console.log('| --- | ---: | ---: | ---: | ---: |');
+  for (const r of j.rows.filter((x) => x.part === 'frames')) console.log(`| ${r.target} | ${fmtRate(r.acks_per_s)} | ${r.p50_us} us | ${r.p99_us} us | ${fmtRate(r.acks_per_cpu_s)} |`);
+}
+
+function markdownStore(j) {
+  console.log(machineLine(j.machine));
+  console.log('| clients | store writes/s | p50 | p99 | batch | ceiling/s | ratio (median of the rounds) | rounds |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of j.rows) console.log(`| ${r.clients} | ${fmtRate(r.writes_per_s)} | ${fmtUs(r.p50_us)} | ${fmtUs(r.p99_us)} | ${r.batch.toFixed(1)} | ${fmtRate(r.ceiling_per_s)} | ${Math.round(r.ratio * 100)}% | ${r.round_ratios.map((x) => Math.round(x * 100) + '%').join(' ')} |`);
+}
+
+function markdownEdge(j) {
+  console.log(machineLine(j.machine));
+  const a = j.autocomplete || {};
+  console.log(`Autocomplete on a team of ${fmtRate(a.users ?? 0)} users: ${fmtRate(a.queries_per_core_s ?? 0)} queries/s per core of CPU time (CPU per query p50 ${a.cpu_p50_us} us, p99 ${a.cpu_p99_us} us); paced at 20,000/s, p50 ${a.paced_p50_us} us, p99 ${a.paced_p99_us} us from when each was due; ${fmtRate(j.bytes_per_cached_user ?? 0)} bytes per cached user.\n`);
+  console.log('| users | slim boot | full boot | smaller by | slim boots/s per core |');
+  console.log('| ---: | ---: | ---: | ---: | ---: |');
+  for (const r of j.boots || []) console.log(`| ${fmtRate(r.users)} | ${fmtRate(r.slim_bytes)} B | ${fmtRate(r.full_bytes)} B | ${Math.round(r.full_bytes / r.slim_bytes)}x | ${fmtRate(r.slim_boots_per_core_s)} |`);
+}
+
+const markdowns = {
+  fanout: markdownFanout, 'idle-memory': markdownIdle, posts: markdownPosts,
+  spoa: markdownSpoa, store: markdownStore, edge: markdownEdge,
+};
+
+function markdown(names) {
+  for (const n of names.length ? names : Object.keys(markdowns)) {
+    const j = readResult(n);
+    if (!markdowns[n]) {
+      console.error(`report: no tables for ${n}`);
+      process.exit(2);
+    }
+    console.log(`<!-- ${n}: node bench/report.mjs markdown ${n} -->\n`);
+    if (j) markdowns[n](j);
+    else console.log(`(no ${path.relative(process.cwd(), path.join(results, n + '.json'))} yet)`);
+    console.log('');
+  }
+}
+
+// store-bench's text: the header line, then one line a level.
+function storeJson(machine) {
+  const rows = [];
+  for (const l of readFileSync(0, 'utf8').split('\n')) {
+    const f = l.trim().split(/\s+/);
+    if (f.length < 7 || !/^\d+$/.test(f[0])) continue;
+    rows.push({
+      clients: +f[0], writes_per_s: +f[1], p50_us: +f[2], p99_us: +f[3],
+      batch: +f[4], ceiling_per_s: +f[5], ratio: parseFloat(f[6]) / 100,
+      round_ratios: f.slice(7).map((x) => parseFloat(x) / 100),
+    });
+  }
+  writeFileSync(path.join(results, 'store.json'), JSON.stringify({ scenario: 'store', machine, rows }, null, 1) + '\n');
+}
+
+// edge-bench's text: figures picked from its sentences.
+function edgeJson(machine) {
+  const t = readFileSync(0, 'utf8');
+  const num = (re) => { const m = t.match(re); return m ? +m[1] : undefined; };
+  const out = {
+    scenario: 'edge', machine,
+    autocomplete: {
+      users: num(/team of (\d+) users and/),
+      queries_per_core_s: num(/autocomplete: (\d+) queries\/s per core/),
+      cpu_p50_us: num(/CPU per query p50 ([\d.]+) us/),
+      cpu_p99_us: num(/CPU per query p50 [\d.]+ us, p99 ([\d.]+) us/),
+      paced_p50_us: num(/at 20000\/s: p50 ([\d.]+) us/),
+      paced_p99_us: num(/at 20000\/s: p50 [\d.]+ us, p99 ([\d.]+) us/),
+    },
+    bytes_per_cached_user: num(/memory: (\d+) bytes per cached user/),
+    boots: [...t.matchAll(/boot at +(\d+) users .*slim +(\d+) bytes, full +(\d+) bytes.*?; (\d+) slim boots\/s/g)].map((m) => ({
+      users: +m[1], slim_bytes: +m[2], full_bytes: +m[3], slim_boots_per_core_s: +m[4],
+    })),
+  };
+  writeFileSync(path.join(results, 'edge.json'), JSON.stringify(out, null, 1) + '\n');
+}
+
+// A clustered bar chart with gnuplot: cols are the series, rows the
+// groups on the x axis.
+function barChart(file, title, ylabel, xlabel, cols, rows) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'parley-chart-'));
+  const dat = path.join(dir, 'chart.dat');
+  writeFileSync(dat, rows.map((r) => [JSON.stringify(String(r.label)), ...r.values].join(' ')).join('\n') + '\n');
+  const png = path.join(results, file);
+  const script = [
+    'set terminal pngcairo size 900,500 noenhanced',
+    `set output '${png}'`,
+    `set title '${title}'`,
+    `set ylabel '${ylabel}'`,
+    `set xlabel '${xlabel}'`,
+    'set style data histograms',
+    'set style histogram clustered gap 1',
+    'set style fill solid 0.8 border -1',
+    'set key top left',
+    'set grid ytics',
+    'set yrange [0:*]',
+    `plot ${cols.map((c, i) => `'${dat}' using ${i + 2}:xtic(1) title '${c}'`).join(', ')}`,
+  ].join('\n');
+  const r = spawnSync('gnuplot', [], { input: script, encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  if (r.status !== 0) console.log(`chart: gnuplot failed: ${r.stderr || r.error}`);
+  else console.log(`chart: ${path.relative(process.cwd(), png)}`);
+}
+
+function charts() {
+  const idle = readResult('idle-memory');
+  if (idle) {
+    barChart('idle-memory.png', 'Memory per idle WebSocket connection (lower is better)', 'bytes per connection', 'server',
+      ['heap', 'RSS'], idle.rows.map((r) => ({ label: r.target, values: [r.heap_per_conn, r.rss_per_conn] })));
+  }
+  const posts = readResult('posts');
+  if (posts) {
+    barChart('posts.png', 'Durable chat.postMessage against the raw LMDB ceiling', 'posts/s', 'clients',
+      ['chat.postMessage over HTTP', 'LMDB ceiling'], posts.rows.map((r) => ({ label: r.clients, values: [Math.round(r.posts_per_s), r.ceiling_per_s] })));
+  }
+  const spoa = readResult('spoa');
+  if (spoa) {
+    const names = { alone: 'HAProxy alone', null: '+ null agent', spoa: '+ parley-spoa' };
+    barChart('spoa.png', 'HAProxy 2.6 requests/s with and without the SPOE agent', 'requests/s', 'setup',
+      ['requests/s'], spoa.rows.filter((r) => r.part === 'haproxy').map((r) => ({ label: names[r.target] || r.target, values: [r.requests_per_s] })));
+  }
 }
 
 function stdinJson() {
@@ -195,7 +360,10 @@ function postsLine() {
 }
 
 if (name === 'fanout') fanout();
-else if (name === 'markdown') markdown();
+else if (name === 'markdown') markdown(process.argv.slice(3));
+else if (name === 'charts') charts();
+else if (name === 'store-json') storeJson(machineArg);
+else if (name === 'edge-json') edgeJson(machineArg);
 else if (name === 'posts-row') postsRow(process.argv.slice(3));
 else if (name === 'posts-line') postsLine();
 else {

@@ -5,17 +5,21 @@
 # ROUNDS rounds per level and the medians are printed, since the disk's
 # fsync time moves with whatever else the machine does.
 # QUICK=1: shorter and fewer rounds.
+#
+# Writes bench/results/store.txt and store.json (bench/results/quick/
+# with QUICK=1).
 set -eu
 cd "$(dirname "$0")/.."
-dir=$(mktemp -d "${TMPDIR:-/tmp}/parley-store-bench.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+. bench/lib.sh
 if [ -n "${QUICK:-}" ]; then
-	secs=1 rounds=1 levels="1 16 64"
+	secs=1 rounds=1 levels="1 16 64" resdir=bench/results/quick
 else
-	secs=2 rounds=5 levels="1 4 16 64 256"
+	secs=2 rounds=5 levels="1 4 16 64 256" resdir=bench/results
 fi
-mkdir -p bench/results
+mkdir -p "$resdir" "$bench_tmp/store"
+machine=$(bench_machine)
 echo "# $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)" \
-    > bench/results/store.txt
-build/bin/store-bench "$dir" "$secs" "$rounds" $levels |
-    tee -a bench/results/store.txt
+    >"$resdir/store.txt"
+build/bin/store-bench "$bench_tmp/store" "$secs" "$rounds" $levels |
+    tee -a "$resdir/store.txt"
+node bench/report.mjs store-json "$machine" <"$resdir/store.txt"
