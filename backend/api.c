@@ -527,8 +527,8 @@ api_auth_check(struct api_call *c, const struct token_info *ti)
 {
 	struct store_txn *txn;
 	struct store_token tok;
+	struct store_user_flags uf;
 	const char *err = NULL;
-	json_t *u;
 
 	txn = store_rd_begin(c->ctx->st);
 	if (txn == NULL)
@@ -543,24 +543,20 @@ api_auth_check(struct api_call *c, const struct token_info *ti)
 		err = "token_revoked";
 		goto out;
 	}
-	u = store_txn_user_get(txn, ti->user);
-	if (u == NULL) {
+	if (store_txn_user_flags(txn, ti->user, &uf) != STORE_OK) {
 		err = "invalid_auth";
 		goto out;
 	}
-	if (json_get_bool(u, "deleted", 0)) {
-		json_decref(u);
+	if (uf.deleted) {
 		err = "account_inactive";
 		goto out;
 	}
 	util_strlcpy(c->who.team, ti->team, sizeof(c->who.team));
 	util_strlcpy(c->who.user, ti->user, sizeof(c->who.user));
 	util_strlcpy(c->who.token_id, ti->id, sizeof(c->who.token_id));
-	c->who.is_owner = json_get_bool(u, "is_owner", 0) ||
-	    json_get_bool(u, "is_primary_owner", 0);
-	c->who.is_admin = c->who.is_owner || json_get_bool(u, "is_admin", 0);
-	c->who.is_bot = json_get_bool(u, "is_bot", 0);
-	json_decref(u);
+	c->who.is_owner = uf.is_owner;
+	c->who.is_admin = uf.is_owner || uf.is_admin;
+	c->who.is_bot = uf.is_bot;
 out:
 	store_rd_end(txn);
 	return err;

@@ -188,6 +188,18 @@ int store_id_valid(const char *id, char kind);
  */
 json_t *store_txn_team_get(struct store_txn *txn, const char *id);
 json_t *store_txn_user_get(struct store_txn *txn, const char *id);
+/*
+ * What a call's authentication needs of a user, read from the record's
+ * text without decoding it (once per Web API call).
+ */
+struct store_user_flags {
+	int deleted;
+	int is_owner; /* is_owner or is_primary_owner */
+	int is_admin;
+	int is_bot;
+};
+int store_txn_user_flags(struct store_txn *txn, const char *id,
+    struct store_user_flags *out);
 json_t *store_txn_channel_get(struct store_txn *txn, const char *id);
 json_t *store_txn_message_get(struct store_txn *txn, const char *channel,
     uint64_t ts);

@@ -659,9 +659,9 @@ rtm_ticket_who(struct rtm *r, const char *ticket, struct api_who *who)
 {
 	struct token_info ti;
 	struct store_token tok;
+	struct store_user_flags uf;
 	struct store_txn *txn;
 	const char *err = NULL;
-	json_t *u;
 	int rc;
 
 	rc = token_verify(api_ctx_keys(r->api), ticket, strlen(ticket),
@@ -683,21 +683,21 @@ rtm_ticket_who(struct rtm *r, const char *ticket, struct api_who *who)
 		err = "token_revoked";
 		goto out;
 	}
-	u = store_txn_user_get(txn, ti.user);
-	if (u == NULL || json_get_bool(u, "deleted", 0)) {
-		err = u == NULL ? "invalid_auth" : "account_inactive";
-		json_decref(u);
+	if (store_txn_user_flags(txn, ti.user, &uf) != STORE_OK) {
+		err = "invalid_auth";
+		goto out;
+	}
+	if (uf.deleted) {
+		err = "account_inactive";
 		goto out;
 	}
 	memset(who, 0, sizeof(*who));
 	util_strlcpy(who->team, ti.team, sizeof(who->team));
 	util_strlcpy(who->user, ti.user, sizeof(who->user));
 	util_strlcpy(who->token_id, ti.id, sizeof(who->token_id));
-	who->is_owner = json_get_bool(u, "is_owner", 0) ||
-	    json_get_bool(u, "is_primary_owner", 0);
-	who->is_admin = who->is_owner || json_get_bool(u, "is_admin", 0);
-	who->is_bot = json_get_bool(u, "is_bot", 0);
-	json_decref(u);
+	who->is_owner = uf.is_owner;
+	who->is_admin = uf.is_owner || uf.is_admin;
+	who->is_bot = uf.is_bot;
 out:
 	store_rd_end(txn);
 	return err;

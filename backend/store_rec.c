@@ -79,6 +79,31 @@ store_txn_user_get(struct store_txn *t, const char *id)
 	return store_db_get_json(t, DB_USERS, id, STORE_ID_LEN);
 }
 
+int
+store_txn_user_flags(struct store_txn *t, const char *id,
+    struct store_user_flags *out)
+{
+	const char *j;
+	MDB_val v;
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!store_id_valid(id, 'U'))
+		return STORE_ERR_NOTFOUND;
+	rc = store_db_get(t, DB_USERS, id, STORE_ID_LEN, &v);
+	if (rc != STORE_OK)
+		return rc;
+	j = v.mv_data;
+	n = v.mv_size;
+	out->deleted = store_json_top_bool(j, n, "deleted", 0);
+	out->is_owner = store_json_top_bool(j, n, "is_owner", 0) ||
+	    store_json_top_bool(j, n, "is_primary_owner", 0);
+	out->is_admin = store_json_top_bool(j, n, "is_admin", 0);
+	out->is_bot = store_json_top_bool(j, n, "is_bot", 0);
+	return STORE_OK;
+}
+
 json_t *
 store_txn_channel_get(struct store_txn *t, const char *id)
 {
