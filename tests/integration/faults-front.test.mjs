@@ -129,8 +129,19 @@ test('agent killed and HAProxy reloaded under load: nothing acknowledged ' +
   try {
     for (let round = 0; round < 2; round++) {
       await more(30);
+      const st0 = await s.haproxyStat('be_spoa', 'spoa1');
+      const bk0 = await s.haproxyStat('be_spoa', 'BACKEND');
       await s.killAgent();
       await more(30);
+      const st1 = await s.haproxyStat('be_spoa', 'spoa1');
+      const bk1 = await s.haproxyStat('be_spoa', 'BACKEND');
+      // Connections HAProxy tried to the dead agent (the server's
+      // count), beside the backend's count, which also holds the SPOE's
+      // attempts that found no server up and made no connection.
+      ctx.diagnostic(`agent down: spoa1 econ ${st0.econ} -> ${st1.econ}, ` +
+        `be_spoa econ ${bk0.econ} -> ${bk1.econ}`);
+      assert.ok(Number(st1.econ) - Number(st0.econ) <= 20,
+        'a reconnect loop to the dead agent');
       await s.startAgent();
       await more(30);
       // The second reload also stops the old worker: the listeners

@@ -180,6 +180,29 @@ export class Stack {
       fs.readFileSync(logPath, 'utf8').slice(-2000));
   }
 
+  // One row of HAProxy's "show stat" (the master's socket talks to the
+  // current worker), as an object of its CSV fields.
+  haproxyStat(px, sv) {
+    return new Promise((resolve, reject) => {
+      const c = net.createConnection(path.join(this.dir, 'haproxy.sock'));
+      let data = '';
+      c.on('data', (d) => { data += d; });
+      c.on('error', reject);
+      c.on('close', () => {
+        const lines = data.split('\n');
+        const head = lines[0].replace(/^# /, '').split(',');
+        for (const l of lines.slice(1)) {
+          const f = l.split(',');
+          if (f[0] === px && f[1] === sv)
+            return resolve(Object.fromEntries(head.map((h, i) =>
+              [h, f[i]])));
+        }
+        resolve(null);
+      });
+      c.once('connect', () => c.write('show stat\n'));
+    });
+  }
+
   // Adds k1 (newest: it signs from now on) everywhere, by SIGHUP.
   async addKey() {
     fs.writeFileSync(this.keys, `k0 ${this.k0}\nk1 ${this.k1}\n`);
