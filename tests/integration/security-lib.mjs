@@ -95,6 +95,7 @@ export class Stack {
       logPath: this.b.logPath });
 
     this.spoaStats = `http://127.0.0.1:${stats}`;
+    this.spoaPort = spoa;
     this.conf = path.join(this.dir, 'stack.conf');
     fs.writeFileSync(this.conf, `[tokens]\nkeys = ${this.keys}\n\n` +
       `[spoa]\nlisten = 127.0.0.1:${spoa}\n` +
@@ -306,5 +307,121 @@ export function rawGet(base, target) {
     });
     s.once('connect', () => s.write(`GET ${target} HTTP/1.1\r\n` +
       `Host: ${u.host}\r\nConnection: close\r\n\r\n`));
+  });
+}
+
+// ---- A minimal SPOP client (HAProxy's doc/SPOE.txt), to ask parley-spoa
+// directly what it decides for one request, as HAProxy would.
+
+const T_UINT32 = 3, T_STR = 8;
+
+function varint(v) {
+  if (v < 240)
+    return Buffer.from([v]);
+  const out = [(v | 240) & 0xff];
+  v = (v - 240) >> 4;
+  while (v >= 128) {
+    out.push((v | 128) & 0xff);
+    v = (v - 128) >> 7;
+  }
+  out.push(v);
+  return Buffer.from(out);
+}
+
+function readVarint(b, off) {
+  let v = b[off++];
+  if (v < 240)
+    return [v, off];
+  let shift = 4, c;
+  do {
+    c = b[off++];
+    v += c << shift;
+    shift += 7;
+  } while (c >= 128);
+  return [v, off];
+}
+
+const spopStr = (s) => {
+  const b = Buffer.from(s);
+  return Buffer.concat([varint(b.length), b]);
+};
+
+function spopFrame(type, streamId, frameId, payload) {
+  const body = Buffer.concat([Buffer.from([type, 0, 0, 0, 1]),
+    varint(streamId), varint(frameId), payload]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+// Decodes the SET-VAR actions of an ACK into { name: value }.
+function ackVars(b) {
+  let off = 5, n;
+  [, off] = readVarint(b, off);
+  [, off] = readVarint(b, off);
+  const vars = {};
+  while (off < b.length) {
+    const type = b[off++];
+    const nb = b[off++];
+    if (type !== 1 || nb !== 3)
+      break;
+    off++; // scope
+    [n, off] = readVarint(b, off);
+    const name = b.subarray(off, off + n).toString();
+    off += n;
+    const t = b[off++] & 0x0f;
+    if (t === T_STR) {
+      [n, off] = readVarint(b, off);
+      vars[name] = b.subarray(off, off + n).toString();
+      off += n;
+    } else if (t >= 2 && t <= 5) {
+      [vars[name], off] = readVarint(b, off);
+    } else {
+      break;
+    }
+  }
+  return vars;
+}
+
+// One connection, HELLO, one NOTIFY of the parley-req message with the
+// given arguments (strings; parley-spoe.conf names them); resolves with
+// the variables the agent set.
+export function spopAsk(port, args) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0), helloed = false;
+    const t = setTimeout(() => { sock.destroy(); reject(new Error('spop')); },
+      10000);
+    sock.on('error', (e) => { clearTimeout(t); reject(e); });
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const f = buf.subarray(4, 4 + buf.readUInt32BE(0));
+        buf = buf.subarray(4 + f.length);
+        if (f[0] === 101 && !helloed) {
+          helloed = true;
+          const parts = [spopStr('parley-req'),
+            Buffer.from([Object.keys(args).length])];
+          for (const [k, v] of Object.entries(args))
+            parts.push(spopStr(k), Buffer.from([T_STR]), spopStr(v));
+          sock.write(spopFrame(3, 1, 1, Buffer.concat(parts)));
+        } else if (f[0] === 103) {
+          clearTimeout(t);
+          sock.destroy();
+          resolve(ackVars(f));
+        } else {
+          clearTimeout(t);
+          sock.destroy();
+          reject(new Error(`SPOP frame ${f[0]}`));
+        }
+      }
+    });
+    sock.once('connect', () => sock.write(spopFrame(1, 0, 0,
+      Buffer.concat([
+        spopStr('supported-versions'), Buffer.from([T_STR]), spopStr('2.0'),
+        spopStr('max-frame-size'), Buffer.from([T_UINT32]), varint(16380),
+        spopStr('capabilities'), Buffer.from([T_STR]),
+        spopStr('pipelining'),
+      ]))));
   });
 }

@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 import { RawClient, connectRaw, sleep, until } from './rtm-lib.mjs';
 import { StreamClient, frame } from './stream-lib.mjs';
-import { Stack, call, mint, rawGet } from './security-lib.mjs';
+import { Stack, call, mint, rawGet, spopAsk } from './security-lib.mjs';
 
 const s = new Stack();
 const A = {}, B = {};
@@ -197,6 +197,10 @@ for (const [where, url] of [['front', () => s.front],
   row(where, 'token signed with a removed key', 'invalid_auth',
     () => call(url(), 'auth.test', A.old.token),
     { check: apiErr('invalid_auth'), agent });
+  row(where, 'forged token in the parley_token cookie', 'invalid_auth',
+    () => call(url(), 'auth.test', null, {},
+      { headers: { Cookie: `parley_token=${A.forged}` } }),
+    { check: apiErr('invalid_auth'), agent });
   row(where, 'expired token', 'token_expired',
     () => call(url(), 'auth.test', A.expired),
     { check: apiErr('token_expired'), agent: agent ? 'expired' : null });
@@ -320,6 +324,33 @@ for (const [where, url] of [['front', () => s.front],
     { check: notFound('outside-the-web-root') });
 }
 
+// The agent directly, over SPOP as HAProxy speaks it: what it decides
+// for each credential.  Revocation is not the agent's to know.
+const ask = (args) => spopAsk(s.spoaPort, { path: '/api/auth.test',
+  ua: 'security-test', ...args });
+const refused = (auth) => (v) => {
+  assert.equal(v.auth, auth, JSON.stringify(v));
+  assert.equal(v.team, undefined, 'a team named for a refused credential');
+  assert.equal(v.user, undefined);
+};
+const rtmArgs = (ticket) => ({ path: '/rtm', query: `ticket=${ticket}`,
+  ticket, upgrade: 'websocket' });
+for (const [what, args, auth] of [
+  ['forged token', () => ({ authz: `Bearer ${A.forged}` }), 'invalid'],
+  ['truncated token', () => ({ authz: `Bearer ${A.truncated}` }), 'invalid'],
+  ['token signed with a removed key', () => ({ authz:
+    `Bearer ${A.old.token}` }), 'invalid'],
+  ['expired token', () => ({ authz: `Bearer ${A.expired}` }), 'expired'],
+  ['forged token in the cookie', () => ({ cookie: A.forged }), 'invalid'],
+  ['RTM ticket as a token', () => ({ authz: `Bearer ${A.ann.ticket}` }),
+    'invalid'],
+  ['forged ticket', () => rtmArgs(A.forgedTicket), 'invalid'],
+  ['expired ticket', () => rtmArgs(A.expiredTicket), 'expired'],
+  ['user token as the ticket', () => rtmArgs(A.ann.token), 'invalid'],
+])
+  row('agent', what, `auth=${auth}, no team`, () => ask(args()),
+    { check: refused(auth) });
+
 // RTM sends and resume, directly.
 row('backend', 'non-member posts to private channel over RTM',
   'error reply', async () => {
@@ -428,7 +459,14 @@ test('control: an allowed post changes the dump and reaches a watcher',
     assert.notEqual(s.dump(), before);
   });
 
-test('no key, token, ticket or password in any log at -v', async () => {
+test('control: the agent passes a good token and names its team',
+  async () => {
+    const v = await ask({ authz: `Bearer ${A.ann.token}` });
+    assert.equal(v.auth, 'ok');
+    assert.equal(v.team, A.id);
+  });
+
+test('no key, token, ticket or password in any log at -v', async (ctx) => {
   // Let the daemons write what they will, then read every log.
   await sleep(200);
   const logs = s.logs();
@@ -437,6 +475,9 @@ test('no key, token, ticket or password in any log at -v', async () => {
   for (const name of ['backend', 'spoa'])
     assert.match(logs.find((l) => l.name === name).text, /\[debug\]: /,
       `${name} logs at debug level`);
+  ctx.diagnostic(`${s.secrets.size} secrets searched for in ` +
+    `${logs.length} logs of ${logs.reduce((n, l) =>
+      n + l.text.split('\n').length, 0)} lines`);
   for (const secret of s.secrets) {
     assert.ok(secret.length >= 8);
     for (const { name, text } of logs)
