@@ -10,73 +10,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { RawClient, sleep, until } from './rtm-lib.mjs';
+import { sleep, until } from './rtm-lib.mjs';
+import { Listener } from './faults-lib.mjs';
 import { Stack, call } from './security-lib.mjs';
 
 const s = new Stack();
 
 after(async () => { await s.stop(); });
-
-// An RTM client through the front that connects again, with resume,
-// whenever its connection closes.
-class Listener {
-  constructor(token) {
-    this.token = token;
-    this.events = [];
-    this.reconnects = 0;
-    this.stopped = false;
-  }
-
-  async connect() {
-    for (let i = 0; i < 200 && !this.stopped; i++) {
-      const args = this.epoch ? { parley_epoch: this.epoch,
-        parley_seq: String(this.seq) } : {};
-      try {
-        const r = await call(s.front, 'rtm.connect', this.token, args);
-        if (r.json?.ok) {
-          const c = new RawClient(r.json.url);
-          this.watch(c);
-          await c.opened;
-          this.c = c;
-          return;
-        }
-      } catch { /* the front is between workers: again */ }
-      await sleep(50);
-    }
-  }
-
-  watch(c) {
-    const push = c.msgs.push.bind(c.msgs);
-    c.msgs.push = (m) => {
-      if (m.type === 'hello') {
-        if (this.epoch && m.epoch !== this.epoch)
-          this.failed = 'epoch changed';
-        this.epoch = m.epoch;
-        this.seq ??= 0;
-      } else if (m.type === 'resume_failed') {
-        this.failed = JSON.stringify(m);
-      } else if (m.seq !== undefined) {
-        if (m.seq <= this.seq)
-          this.failed = `seq ${m.seq} again after ${this.seq}`;
-        this.seq = m.seq;
-        if (m.type === 'message')
-          this.events.push(m);
-      }
-      return push(m);
-    };
-    c.ws.on('close', () => {
-      if (this.stopped)
-        return;
-      this.reconnects++;
-      this.connect();
-    });
-  }
-
-  close() {
-    this.stopped = true;
-    this.c?.close();
-  }
-}
 
 test('agent killed and HAProxy reloaded under load: nothing acknowledged ' +
   'lost, clients reconnect', { timeout: 240000 }, async (ctx) => {
@@ -95,7 +35,8 @@ test('agent killed and HAProxy reloaded under load: nothing acknowledged ' +
   for (const u of users.slice(1))
     await s.b.admin.op({ op: 'channel.join', channel: general, user: u.id });
 
-  const listeners = users.slice(2).map((u) => new Listener(u.token));
+  const listeners = users.slice(2).map((u) => new Listener(s.front,
+    u.token));
   for (const l of listeners)
     await l.connect();
   await until(() => listeners.every((l) => l.epoch), 10000, 'hello');
