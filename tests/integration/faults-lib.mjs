@@ -61,6 +61,12 @@ export class Listener {
     });
   }
 
+  // Drops the connection as a network blip would; the listener then
+  // connects again with its epoch and seq.
+  drop() {
+    this.c?.ws.terminate();
+  }
+
   close() {
     this.stopped = true;
     this.c?.close();

@@ -69,6 +69,7 @@ export class Stack {
     this.streamPort = await freePort();
     const [spoa, stats, front, health, e1, e2] = await Promise.all(
       [0, 1, 2, 3, 4, 5].map(() => freePort()));
+    this.frontPort = front;
     this.b = new Backend('', {}, ['-v']);
     this.dir = this.b.dir;
     this.keys = path.join(this.dir, 'keys');
@@ -106,6 +107,8 @@ export class Stack {
       `haproxy_stats = ${path.join(this.dir, 'haproxy.sock')}\n` +
       'haproxy_backends = be_full\n');
     await this.startAgent();
+    if (fs.existsSync(path.join(bin, 'parley-edge')))
+      await this.startEdge(e1);
     this.health = this.spawnLogged('health',
       path.join(bin, 'parley-health'), ['-c', this.conf, '-v']);
     await waitHttp(`http://127.0.0.1:${health}/healthz`, this.health,
@@ -134,6 +137,38 @@ export class Stack {
         break;
       await sleep(50);
     }
+  }
+
+  // parley-edge, linked to the backend's stream with the test CA's
+  // client certificate; HAProxy's first edge server.
+  async startEdge(port) {
+    this.edgePort = port;
+    this.edgeUrl = `http://127.0.0.1:${port}`;
+    const conf = path.join(this.dir, 'edge.conf');
+    fs.writeFileSync(conf, `[edge]\nname = edge1\n` +
+      `listen = 127.0.0.1:${port}\n` +
+      `stream_tls_cert = ${path.join(this.certs, 'client.pem')}\n` +
+      `stream_tls_key = ${path.join(this.certs, 'client.key')}\n` +
+      `stream_tls_ca = ${path.join(this.certs, 'ca.pem')}\n` +
+      'stream_tls_server_name = localhost\n' +
+      `rtm_url = ws://127.0.0.1:${this.frontPort}/rtm\n` +
+      `web_root = ${this.web}\n\n` +
+      `[tokens]\nkeys = ${this.keys}\n\n` +
+      `[shard s1]\nstream = 127.0.0.1:${this.streamPort}\n`);
+    this.edge = this.spawnLogged('edge', path.join(bin, 'parley-edge'),
+      ['-c', conf, '-v']);
+    for (let i = 0; i < 400; i++) {
+      try {
+        const r = await fetch(`${this.edgeUrl}/healthz`,
+          { signal: AbortSignal.timeout(1000) });
+        if ((await r.json()).links?.s1?.state === 'up')
+          return;
+      } catch { /* not yet */ }
+      if (this.edge.exitCode !== null)
+        throw new Error('parley-edge exited');
+      await sleep(50);
+    }
+    throw new Error('parley-edge did not link to the backend');
   }
 
   async startAgent() {
@@ -227,10 +262,24 @@ export class Stack {
     this.spoa.kill('SIGHUP');
     for (let i = 0; i < 200; i++) {
       if ((spoaLog().match(re) ?? []).length > before)
+        break;
+      await sleep(25);
+    }
+    if ((spoaLog().match(re) ?? []).length <= before)
+      throw new Error('parley-spoa did not reload its keys');
+    if (!this.edge)
+      return;
+    const edgeLog = () => fs.readFileSync(path.join(this.dir, 'edge.log'),
+      'utf8');
+    const ere = /reload: keys, certificates and limits in effect/g;
+    const eb = (edgeLog().match(ere) ?? []).length;
+    this.edge.kill('SIGHUP');
+    for (let i = 0; i < 200; i++) {
+      if ((edgeLog().match(ere) ?? []).length > eb)
         return;
       await sleep(25);
     }
-    throw new Error('parley-spoa did not reload its keys');
+    throw new Error('parley-edge did not reload its keys');
   }
 
   // The store as mdb_dump prints it: equal before and after an attempt
