@@ -800,8 +800,9 @@ rtm_connect_call(struct api_call *call)
 	struct rtm *r = rtm_current;
 	const char *es = api_arg_str(call->args, "parley_epoch");
 	const char *ss = api_arg_str(call->args, "parley_seq");
+	json_t *sv = json_object_get(call->args, "parley_seq");
 	const char *err = NULL;
-	char ticket[TOKEN_MAX_LEN];
+	char ticket[TOKEN_MAX_LEN], seqbuf[24];
 	uint64_t seq = 0, oldest = 0, last = 0;
 	struct store_txn *txn;
 	json_t *team, *self, *res;
@@ -811,6 +812,12 @@ rtm_connect_call(struct api_call *call)
 	if (r == NULL || r->stopping) {
 		api_call_fail(call, "service_unavailable");
 		return;
+	}
+	/* A JSON body may give the number as a number. */
+	if (json_is_integer(sv) && json_integer_value(sv) >= 0) {
+		snprintf(seqbuf, sizeof(seqbuf), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(sv));
+		ss = seqbuf;
 	}
 	slim = api_arg_bool(call->args, "slim", 0, &err);
 	if (slim == -1) {

@@ -163,6 +163,28 @@ describe('RTM resume', { timeout: 180000 }, () => {
     }
   });
 
+  // Regression: parley_seq given as a JSON number (not a string) was
+  // refused with invalid_resume.
+  test('parley_seq as a JSON number resumes like a string', async () => {
+    const a1 = await connectRaw(b, t.users.alice.token);
+    const args = resumeArgs(a1);
+    a1.close();
+    const missed = await post(b, t.users.bob, t.general, 3, 'numeric');
+    const a2 = await connectRaw(b, t.users.alice.token, {
+      parley_epoch: args.parley_epoch,
+      parley_seq: Number(args.parley_seq),
+    });
+    try {
+      await a2.waitCount((m) => m.text?.startsWith('numeric'), 3);
+      assert.deepEqual(texts(a2, 'numeric'), missed);
+    } finally {
+      a2.close();
+    }
+    const bad = await b.api('rtm.connect', t.users.alice.token,
+      { parley_epoch: args.parley_epoch, parley_seq: -1 });
+    assert.equal(bad.error, 'invalid_resume');
+  });
+
   test('a number past the last one, or of another epoch', async () => {
     const a1 = await connectRaw(b, t.users.alice.token);
     const hello = a1.msgs[0];
