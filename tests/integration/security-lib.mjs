@@ -200,7 +200,7 @@ export class Stack {
     const before = count();
     const m = this.haproxy.pid;
     this.haproxy.kill('SIGUSR2');
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < 2400; i++) {
       if (count() > before) {
         const now = workers().at(-1);
         const children = fs.readFileSync(`/proc/${m}/task/${m}/children`,
