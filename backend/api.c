@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <ev.h>
@@ -404,6 +405,24 @@ api_call_new(struct api_ctx *ctx, const char *source)
 	util_strlcpy(c->source, source != NULL ? source : "local",
 	    sizeof(c->source));
 	return c;
+}
+
+void
+api_call_set_origin(struct api_call *c, const char *host, const char *proto)
+{
+	size_t len;
+
+	c->origin[0] = '\0';
+	if (host == NULL)
+		return;
+	len = strlen(host);
+	if (len == 0 || len > 127 || !util_all_in(host, len,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-:[]"))
+		return;
+	snprintf(c->origin, sizeof(c->origin), "%s://%s",
+	    proto != NULL && strcasecmp(proto, "https") == 0 ? "wss" : "ws",
+	    host);
 }
 
 /* Serialises the answer unless a worker did already. */

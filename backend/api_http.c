@@ -62,6 +62,8 @@ api_http_call(struct api_http *h, struct http_req *r, const char *method,
 	c = api_call_new(h->api, http_req_peer(r));
 	c->done = api_http_done;
 	c->udata = r;
+	api_call_set_origin(c, http_req_header(r, "Host"),
+	    http_req_header(r, "X-Forwarded-Proto"));
 	body = http_req_body(r, &len);
 	query = http_req_query(r);
 	auth = http_req_header(r, "Authorization");

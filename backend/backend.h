@@ -599,6 +599,12 @@ struct api_call {
 	json_t *args;
 	struct api_who who;
 	char source[64];     /* peer address, for sign-in throttles */
+	/*
+	 * "ws://HOST" or "wss://HOST": how the client reached us, from its
+	 * Host and X-Forwarded-Proto headers (api_call_set_origin); empty
+	 * when unknown.  rtm.connect completes a relative rtm_url with it.
+	 */
+	char origin[160];
 	json_t *result;      /* fields of a successful answer */
 	const char *werr;    /* a handler's error name */
 	json_t *extra;       /* fields added to an error answer */
@@ -645,6 +651,14 @@ void api_limits_default(struct api_limits *lim);
  * api_call_start().  auth is the Authorization header (may be NULL).
  */
 struct api_call *api_call_new(struct api_ctx *ctx, const char *source);
+/*
+ * Records how the client reached us: host is its Host header (NULL when
+ * absent), proto its X-Forwarded-Proto (NULL when absent: "ws").  A
+ * host that is not a plain name, IPv4 or [IPv6] address with an
+ * optional port, or longer than 127 bytes, leaves the origin empty.
+ */
+void api_call_set_origin(struct api_call *c, const char *host,
+    const char *proto);
 void api_call_start(struct api_call *c, const char *method,
     int is_get, const char *ctype, const char *body, size_t len,
     const char *query, size_t qlen, const char *auth);
@@ -806,7 +820,13 @@ struct rtm_conn;
 
 /* What [backend] sets for RTM; see docs/configuration.md. */
 struct rtm_config {
-	const char *url;       /* public WebSocket URL, without query */
+	/*
+	 * The public WebSocket URL, without query; a path ("/rtm") is
+	 * completed per call with the client's origin (api_call.origin),
+	 * or with origin below when the call has none.
+	 */
+	const char *url;
+	char origin[128];      /* "ws://<listen>" */
 	int ticket_ttl;        /* seconds a ticket from rtm.connect lives */
 	double heartbeat;      /* seconds: a silent connection is dead */
 	size_t out_cap;        /* unsent bytes per connection */

@@ -172,7 +172,8 @@ backend_limits(const struct backend_settings *s, struct api_limits *lim)
 
 /*
  * The RTM settings of s; url points into s or into buf (the default
- * ws://<listen>/rtm when rtm_url is not set).
+ * ws://<listen>/rtm when rtm_url is not set); origin is ws://<listen>,
+ * which completes a relative rtm_url for a call that says no Host.
  */
 static void
 backend_rtm_config(const struct backend_settings *s, struct rtm_config *rc,
@@ -182,12 +183,12 @@ backend_rtm_config(const struct backend_settings *s, struct rtm_config *rc,
 	    "127.0.0.1";
 
 	rtm_config_default(rc);
+	snprintf(rc->origin, sizeof(rc->origin), strchr(host, ':') != NULL ?
+	    "ws://[%s]:%u" : "ws://%s:%u", host, s->listen.port);
 	if (s->rtm_url != NULL && s->rtm_url[0] != '\0') {
 		rc->url = s->rtm_url;
 	} else {
-		snprintf(buf, len, strchr(host, ':') != NULL ?
-		    "ws://[%s]:%u/rtm" : "ws://%s:%u/rtm", host,
-		    s->listen.port);
+		snprintf(buf, len, "%s/rtm", rc->origin);
 		rc->url = buf;
 	}
 	rc->ticket_ttl = (int)(s->rtm_ticket_ttl_ms / 1000);

@@ -2,6 +2,7 @@
  * rtm: the RTM WebSocket endpoint of parley-backend (docs/rtm.md).
  *
  *   rtm.connect --> url = <rtm_url>?ticket=<ptk>[&epoch=E&seq=N][&slim=1]
+ *     (a relative rtm_url, "/rtm", after the client's ws[s]://host)
  *   GET /rtm?ticket=... (Upgrade: websocket)
  *     ticket: signature, expiry, kind ptk; the token it was minted
  *     from (its id is the ticket's id): known, not revoked; the user
@@ -801,7 +802,7 @@ rtm_connect_call(struct api_call *call)
 	const char *es = api_arg_str(call->args, "parley_epoch");
 	const char *ss = api_arg_str(call->args, "parley_seq");
 	json_t *sv = json_object_get(call->args, "parley_seq");
-	const char *err = NULL;
+	const char *err = NULL, *origin = "";
 	char ticket[TOKEN_MAX_LEN], seqbuf[24];
 	uint64_t seq = 0, oldest = 0, last = 0;
 	struct store_txn *txn;
@@ -850,12 +851,16 @@ rtm_connect_call(struct api_call *call)
 	store_txn_seq_range(txn, call->who.team, &oldest, &last);
 	store_rd_end(txn);
 
+	/* A relative rtm_url takes the scheme and host the client used. */
+	if (r->url[0] == '/')
+		origin = call->origin[0] != '\0' ? call->origin :
+		    r->cfg.origin;
 	if (es != NULL)
-		url = xasprintf("%s%cticket=%s&epoch=%s&seq=%" PRIu64 "%s",
-		    r->url, strchr(r->url, '?') ? '&' : '?', ticket, es, seq,
-		    slim ? "&slim=1" : "");
+		url = xasprintf("%s%s%cticket=%s&epoch=%s&seq=%" PRIu64 "%s",
+		    origin, r->url, strchr(r->url, '?') ? '&' : '?', ticket,
+		    es, seq, slim ? "&slim=1" : "");
 	else
-		url = xasprintf("%s%cticket=%s%s", r->url,
+		url = xasprintf("%s%s%cticket=%s%s", origin, r->url,
 		    strchr(r->url, '?') ? '&' : '?', ticket,
 		    slim ? "&slim=1" : "");
 	res = json_pack("{s:s,s:{s:s,s:s?,s:s?},s:{s:s,s:s?},s:s,s:I}",

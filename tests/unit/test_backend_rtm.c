@@ -1,7 +1,8 @@
 /*
  * Unit tests of the RTM pieces that need no connection: where an event
  * goes (rtm_event_scope), the resume answers, client message parsing and
- * refusals, acks and pongs, and WebSocket URL parameters.
+ * refusals, acks and pongs, WebSocket URL parameters, and the origin
+ * that completes a relative rtm_url.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -343,6 +344,43 @@ test_query_param(void **state)
 	    sizeof(out)), -1);
 }
 
+/*
+ * The origin a call records from Host and X-Forwarded-Proto: wss only
+ * for https, and nothing for a Host that could smuggle a path, a query
+ * or a header into the URL rtm.connect hands out.
+ */
+static void
+test_call_origin(void **state)
+{
+	struct api_call c;
+	char longhost[200];
+
+	memset(&c, 0, sizeof(c));
+	api_call_set_origin(&c, "chat.example.com", "https");
+	assert_string_equal(c.origin, "wss://chat.example.com");
+	api_call_set_origin(&c, "127.0.0.1:8443", "HTTPS");
+	assert_string_equal(c.origin, "wss://127.0.0.1:8443");
+	api_call_set_origin(&c, "127.0.0.1:8080", NULL);
+	assert_string_equal(c.origin, "ws://127.0.0.1:8080");
+	api_call_set_origin(&c, "[::1]:8080", "http");
+	assert_string_equal(c.origin, "ws://[::1]:8080");
+
+	api_call_set_origin(&c, NULL, "https");
+	assert_string_equal(c.origin, "");
+	api_call_set_origin(&c, "", NULL);
+	assert_string_equal(c.origin, "");
+	api_call_set_origin(&c, "evil.example/x?", NULL);
+	assert_string_equal(c.origin, "");
+	api_call_set_origin(&c, "a b", NULL);
+	assert_string_equal(c.origin, "");
+	api_call_set_origin(&c, "user@host", NULL);
+	assert_string_equal(c.origin, "");
+	memset(longhost, 'a', sizeof(longhost) - 1);
+	longhost[sizeof(longhost) - 1] = '\0';
+	api_call_set_origin(&c, longhost, NULL);
+	assert_string_equal(c.origin, "");
+}
+
 int
 main(void)
 {
@@ -355,6 +393,7 @@ main(void)
 		cmocka_unit_test(test_msg_refusals),
 		cmocka_unit_test(test_acks),
 		cmocka_unit_test(test_query_param),
+		cmocka_unit_test(test_call_origin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
