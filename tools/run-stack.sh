@@ -5,16 +5,18 @@
 #   tools/run-stack.sh -d RUN_DIR -s          stop a stack started with -b
 #
 #   -p PORT_BASE  ports are PORT_BASE plus fixed offsets (default 8000,
-#                 so HAProxy listens on 8080); see "Every port" below
+#                 so HAProxy listens on 8080 and 8443); see the README
 #   -d RUN_DIR    certificates, configuration, data, logs and pids
-#                 (default ./run); data is kept across runs
+#                 (default ./run); certificates and data are kept
+#                 across runs
 #   -b            start in the background and return once every daemon
 #                 answers (tests use this); stop with -s
 #   -q            print only the summary
 #
 # In the foreground it prints where everything listens and stops every
-# daemon it started on Ctrl-C or SIGTERM.  A second launcher on the same
-# run directory says so and exits 1.
+# daemon it started on Ctrl-C, SIGTERM or SIGHUP.  A second launcher on
+# the same run directory, or on ports already taken, says so and exits 1
+# without touching the running one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -28,46 +30,87 @@ while getopts "p:d:bsqh" opt; do
 	b) background=1 ;;
 	s) stop=1 ;;
 	q) quiet=1 ;;
-	*) sed -n '2,17p' "$0"; exit 2 ;;
+	*) sed -n '2,19p' "$0"; exit 2 ;;
 	esac
 done
+case "$base" in
+''|*[!0-9]*) echo "parley: -p wants a number, not '$base'" >&2; exit 2 ;;
+esac
+if [ "$base" -lt 1024 ] || [ "$base" -gt 65000 ]; then
+	echo "parley: -p $base: the port base must be 1024-65000" >&2
+	exit 2
+fi
 mkdir -p "$run"
 run=$(cd "$run" && pwd)
 
 say() { [ "$quiet" = 1 ] || echo "parley: $*"; }
 
-# Every port the stack uses, from the base.
+# Every port the stack uses, from the base (the README lists them).
 p_http=$((base + 80))
-p_backend=$((base + 101))
-p_edge1=$((base + 201))
-p_edge2=$((base + 202))
+p_stats=$((base + 90))
+p_https=$((base + 443))
 p_spoa=$((base + 301))
 p_spoa_stats=$((base + 302))
 p_health=$((base + 401))
 p_health_tls=$((base + 402))
 p_agentcheck=$((base + 403))
+# The shards, by name: shard N has its HTTP port at base+101+10(N-1)
+# and its edge stream at the next port (docs/operations.md).
+shards=(s1)
+# The edges: edge N listens at base+200+N.
+edges=(edge1 edge2)
+shard_http() { echo $((base + 101 + 10 * (${1#s} - 1))); }
+shard_stream() { echo $((base + 102 + 10 * (${1#s} - 1))); }
+edge_port() { echo $((base + 200 + ${1#edge})); }
 
-pidfile=$run/launcher.pid
+pidfile=$run/pids/launcher.pid
 
+# ours PIDFILE: true when the pid in PIDFILE is alive and is the program
+# its name says, so that a pid reused by another process after a reboot
+# is neither reported as a running stack nor killed.
+ours() {
+	local f=$1 pid name prog cmd
+	[ -f "$f" ] || return 1
+	pid=$(cat "$f" 2>/dev/null) || return 1
+	case "$pid" in ''|*[!0-9]*) return 1 ;; esac
+	name=$(basename "$f" .pid)
+	case "$name" in
+	launcher) prog=run-stack.sh ;;
+	haproxy) prog=haproxy ;;
+	shard-*) prog=parley-backend ;;
+	edge*) prog=parley-edge ;;
+	spoa) prog=parley-spoa ;;
+	health) prog=parley-health ;;
+	*) return 1 ;;
+	esac
+	cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+	[[ $cmd == *"$prog"* ]]
+}
+
+# stack_stop: SIGTERM to every daemon this run directory started, up to
+# 10 s for them to finish what is in flight, then SIGKILL.
 stack_stop() {
-	local f pid
+	local f alive
 	for f in "$run"/pids/*.pid; do
-		[ -f "$f" ] || continue
-		pid=$(cat "$f")
-		kill -TERM "$pid" 2>/dev/null || true
+		[ "$(basename "$f")" = launcher.pid ] && continue
+		ours "$f" && kill -TERM "$(cat "$f")" 2>/dev/null || true
 	done
-	for _ in $(seq 50); do
-		local alive=0
+	for _ in $(seq 100); do
+		alive=0
 		for f in "$run"/pids/*.pid; do
-			[ -f "$f" ] || continue
-			kill -0 "$(cat "$f")" 2>/dev/null && alive=1
+			[ "$(basename "$f")" = launcher.pid ] && continue
+			ours "$f" && alive=1
 		done
 		[ "$alive" = 0 ] && break
 		sleep 0.1
 	done
 	for f in "$run"/pids/*.pid; do
-		[ -f "$f" ] || continue
-		kill -KILL "$(cat "$f")" 2>/dev/null || true
+		[ "$(basename "$f")" = launcher.pid ] && continue
+		if ours "$f"; then
+			echo "parley: $(basename "$f" .pid) did not stop;" \
+			    "killing it" >&2
+			kill -KILL "$(cat "$f")" 2>/dev/null || true
+		fi
 		rm -f "$f"
 	done
 	rm -f "$pidfile"
@@ -81,50 +124,207 @@ fi
 # stack_running: true while the launcher or any daemon it started lives.
 stack_running() {
 	local f
-	for f in "$pidfile" "$run"/pids/*.pid; do
-		[ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && return 0
+	for f in "$run"/pids/*.pid; do
+		ours "$f" && return 0
 	done
 	return 1
 }
 
+mkdir -p "$run/pids" "$run/logs" "$run/data"
+# Two launchers started at the same moment on one directory: the second
+# waits for nothing and says so.  Daemons do not inherit the lock.
+exec 9>"$run/pids/.lock"
+if ! flock -n 9; then
+	echo "parley: another launcher is starting a stack in $run" >&2
+	exit 1
+fi
 if stack_running; then
 	echo "parley: a stack is already running from $run; stop it first" \
 	    "(Ctrl-C in its terminal, or tools/run-stack.sh -d $run -s)" >&2
 	exit 1
 fi
+
+# Every port must be free: a stack from another run directory, or any
+# other program, on one of them is named instead of failing obscurely.
+port_busy() {
+	if command -v ss >/dev/null; then
+		[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+busy=()
+check_port() { # PORT WHAT
+	if port_busy "$1"; then
+		busy+=("$1 ($2)")
+	fi
+}
+check_port "$p_http" "HAProxy HTTP"
+check_port "$p_https" "HAProxy HTTPS"
+check_port "$p_stats" "HAProxy stats"
+for s in "${shards[@]}"; do
+	check_port "$(shard_http "$s")" "shard $s"
+	check_port "$(shard_stream "$s")" "shard $s edge stream"
+done
+if [ -x "$bin/parley-edge" ]; then
+	for e in "${edges[@]}"; do
+		check_port "$(edge_port "$e")" "$e"
+	done
+fi
+check_port "$p_spoa" "parley-spoa"
+check_port "$p_spoa_stats" "parley-spoa metrics"
+check_port "$p_health" "parley-health HTTP"
+check_port "$p_health_tls" "parley-health HTTPS"
+check_port "$p_agentcheck" "parley-health agent-check"
+if [ ${#busy[@]} -gt 0 ]; then
+	echo "parley: ports already in use on this machine:" >&2
+	printf '  %s\n' "${busy[@]}" >&2
+	echo "parley: another stack (make run from another directory?) or" \
+	    "program holds them; stop it, or move every port with" \
+	    "PORT_BASE=9000 (tools/run-stack.sh -p 9000)" >&2
+	exit 1
+fi
 echo $$ > "$pidfile"
-mkdir -p "$run/pids" "$run/logs" "$run/data"
 
-# Certificates: a local CA, the TLS front, the stream between edges and
-# shards (both sides present one) and the health daemon's HTTPS.
-if [ ! -f "$run/certs/ca.pem" ]; then
-	say "making a local CA and certificates in $run/certs"
-	bash tests/certs.sh "$run/certs" >/dev/null
-	cat "$run/certs/server.pem" "$run/certs/server.key" \
-	    > "$run/certs/front.pem"
-	chmod 600 "$run/certs/front.pem"
+# Certificates, made once per run directory with a local CA (kept, so a
+# browser told to trust certs/ca.pem once keeps trusting it):
+#   front.pem            HAProxy's HTTPS front (chain and key in one file)
+#   shard-NAME.pem/.key  each shard's edge-stream server certificate
+#   edge-NAME.pem/.key   each edge's client certificate for the stream
+#   health.pem/.key      parley-health's HTTPS
+# Leaves are renewed when they expire within a week.
+certs=$run/certs
+cert_ok() { # FILE
+	[ -f "$1" ] && openssl x509 -in "$1" -noout -checkend 604800 \
+	    >/dev/null 2>&1
+}
+cert_make() { # NAME SUBJECT EXTENSIONS
+	(
+		umask 077
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		    -nodes -keyout "$certs/$1.key" -out "$certs/$1.csr" \
+		    -subj "$2" 2>/dev/null
+		printf '%s\n' "$3" > "$certs/$1.ext"
+		openssl x509 -req -in "$certs/$1.csr" -CA "$certs/ca.pem" \
+		    -CAkey "$certs/ca.key" -CAcreateserial -days 397 \
+		    -out "$certs/$1.pem" -extfile "$certs/$1.ext" 2>/dev/null
+		rm -f "$certs/$1.csr" "$certs/$1.ext"
+		chmod 644 "$certs/$1.pem"
+	)
+}
+srv_ext() { # SAN
+	printf '%s\n' 'basicConstraints=CA:FALSE' \
+	    'keyUsage=critical,digitalSignature' \
+	    'extendedKeyUsage=serverAuth' "subjectAltName=$1"
+}
+cli_ext='basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth'
+local_san='DNS:localhost,IP:127.0.0.1,IP:::1'
+mkdir -p "$certs"
+if ! cert_ok "$certs/ca.pem"; then
+	say "making a local CA in $certs"
+	rm -f "$certs"/*.pem "$certs"/*.key "$certs"/*.srl
+	(
+		umask 077
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		    -nodes -keyout "$certs/ca.key" -out "$certs/ca.pem" \
+		    -days 3650 -subj "/CN=Parley local CA $(hostname)" \
+		    -addext basicConstraints=critical,CA:TRUE \
+		    -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+		chmod 644 "$certs/ca.pem"
+	)
 fi
-
-# The store, with the demo team the first time.
-data=$run/data/shard1
-if [ ! -f "$data/data.mdb" ]; then
-	say "creating $data with the demo team"
-	"$bin/parleyctl" -d "$data" init >/dev/null
-	"$bin/parleyctl" -d "$data" seed-demo >/dev/null
+made=0
+if ! cert_ok "$certs/front.pem"; then
+	cert_make front-leaf "/CN=localhost" "$(srv_ext "$local_san")"
+	cat "$certs/front-leaf.pem" "$certs/front-leaf.key" \
+	    > "$certs/front.pem.new"
+	chmod 600 "$certs/front.pem.new"
+	mv "$certs/front.pem.new" "$certs/front.pem"
+	rm -f "$certs/front-leaf.pem" "$certs/front-leaf.key"
+	made=1
 fi
-keys=$data/tokens.key
+if ! cert_ok "$certs/health.pem"; then
+	cert_make health "/CN=localhost" "$(srv_ext "$local_san")"
+	made=1
+fi
+# Edges check every shard's certificate for the name "parley-shard"
+# ([edge] stream_tls_server_name); each also names its own shard.
+for s in "${shards[@]}"; do
+	if ! cert_ok "$certs/shard-$s.pem"; then
+		cert_make "shard-$s" "/CN=parley-shard-$s" "$(srv_ext \
+		    "DNS:parley-shard,DNS:$s.shard.parley,IP:127.0.0.1")"
+		made=1
+	fi
+done
+for e in "${edges[@]}"; do
+	if ! cert_ok "$certs/edge-$e.pem"; then
+		cert_make "edge-$e" "/CN=parley-$e" "$cli_ext"
+		made=1
+	fi
+done
+[ "$made" = 1 ] && say "certificates in $certs (CA: $certs/ca.pem)"
 
+# The stores, with the demo team the first time.  Every daemon checks
+# tokens with the first shard's key file.
+keys=$run/data/shard1/tokens.key
+for s in "${shards[@]}"; do
+	data=$run/data/shard${s#s}
+	if [ ! -f "$data/data.mdb" ]; then
+		say "creating $data with the demo team"
+		"$bin/parleyctl" -d "$data" init >/dev/null
+		"$bin/parleyctl" -d "$data" seed-demo >/dev/null
+	fi
+done
+creds=$run/data/shard1/demo-credentials.txt
+
+have_edge=0
+[ -x "$bin/parley-edge" ] && have_edge=1
+have_health=0
+[ -x "$bin/parley-health" ] && have_health=1
+
+shard_sections() {
+	local s
+	for s in "${shards[@]}"; do
+		printf '[shard %s]\nhttp = 127.0.0.1:%s\nstream = 127.0.0.1:%s\n\n' \
+		    "$s" "$(shard_http "$s")" "$(shard_stream "$s")"
+	done
+}
+health_list() { # shards|edges
+	local out="" x
+	if [ "$1" = shards ]; then
+		for x in "${shards[@]}"; do
+			out="$out $x=127.0.0.1:$(shard_http "$x")"
+		done
+	elif [ "$have_edge" = 1 ]; then
+		for x in "${edges[@]}"; do
+			out="$out $x=127.0.0.1:$(edge_port "$x")"
+		done
+	fi
+	echo "${out# }"
+}
+
+# parley.conf: the first shard's backend, the agent and the health
+# daemon.  Written on every start from the ports of this run.
 cat > "$run/parley.conf" <<EOF
 # Written by tools/run-stack.sh; edits are lost on the next run.
 [tokens]
 keys = $keys
 
 [backend]
-listen = 127.0.0.1:$p_backend
-data_dir = $data
-admin_socket = $run/backend1.sock
-rtm_url = ws://127.0.0.1:$p_http/rtm
+listen = 127.0.0.1:$(shard_http s1)
+data_dir = $run/data/shard1
+admin_socket = $run/backend-s1.sock
+# A path: each client gets ws:// or wss:// on the front it used.
+rtm_url = /rtm
 web_root = $top/web
+stream_listen = 127.0.0.1:$(shard_stream s1)
+stream_tls_cert = $certs/shard-s1.pem
+stream_tls_key = $certs/shard-s1.key
+stream_tls_ca = $certs/ca.pem
+
+$(shard_sections)
 
 [spoa]
 listen = 127.0.0.1:$p_spoa
@@ -133,17 +333,41 @@ stats_listen = 127.0.0.1:$p_spoa_stats
 [health]
 listen = 127.0.0.1:$p_health
 listen_tls = 127.0.0.1:$p_health_tls
-tls_cert = $run/certs/server.pem
-tls_key = $run/certs/server.key
+tls_cert = $certs/health.pem
+tls_key = $certs/health.key
 agent_check_listen = 127.0.0.1:$p_agentcheck
-shards = 127.0.0.1:$p_backend
+shards = $(health_list shards)
+EOF
+if [ "$have_edge" = 1 ]; then
+	echo "edges = $(health_list edges)" >> "$run/parley.conf"
+fi
+cat >> "$run/parley.conf" <<EOF
 agent = 127.0.0.1:$p_spoa
-store_path = $data
+store_path = $run/data
 drain_file = $run/drain
 interval = 1s
 haproxy_stats = $run/haproxy.sock
-haproxy_backends = be_full
 EOF
+
+# One file per edge: its own [edge] listener, the shared keys and shards.
+for e in "${edges[@]}"; do
+	cat > "$run/$e.conf" <<EOF
+# Written by tools/run-stack.sh; edits are lost on the next run.
+[tokens]
+keys = $keys
+
+[edge]
+listen = 127.0.0.1:$(edge_port "$e")
+rtm_url = ws://127.0.0.1:$p_http/rtm
+web_root = $top/web
+stream_tls_cert = $certs/edge-$e.pem
+stream_tls_key = $certs/edge-$e.key
+stream_tls_ca = $certs/ca.pem
+stream_tls_server_name = parley-shard
+
+$(shard_sections)
+EOF
+done
 
 started=()
 
@@ -151,34 +375,35 @@ started=()
 start() {
 	local name=$1
 	shift
-	"$@" >>"$run/logs/$name.log" 2>&1 &
+	"$@" >>"$run/logs/$name.log" 2>&1 9>&- &
 	echo $! > "$run/pids/$name.pid"
 	started+=("$name")
 }
 
-# wait_http NAME URL: waits up to 10 s for URL to answer.
+# wait_http NAME URL [CURL OPTIONS]: waits up to 30 s for URL to answer.
 wait_http() {
-	local i
-	for i in $(seq 100); do
-		if curl -s -o /dev/null --max-time 1 "$2"; then
+	local name=$1 url=$2 i
+	shift 2
+	for i in $(seq 300); do
+		if curl -s -o /dev/null --max-time 1 "$@" "$url"; then
 			return 0
 		fi
-		if ! kill -0 "$(cat "$run/pids/$1.pid")" 2>/dev/null; then
-			echo "parley: $1 exited; its log:" >&2
-			tail -20 "$run/logs/$1.log" >&2
+		if ! kill -0 "$(cat "$run/pids/$name.pid")" 2>/dev/null; then
+			echo "parley: $name exited; its log ends:" >&2
+			tail -20 "$run/logs/$name.log" >&2
 			return 1
 		fi
 		sleep 0.1
 	done
-	echo "parley: $1 does not answer at $2" >&2
+	echo "parley: $name does not answer at $url" >&2
 	return 1
 }
 
 # Whatever ends the launcher before the stack is handed over (a daemon
 # that does not start, a bad haproxy.cfg) stops what it started; so do
-# Ctrl-C and SIGTERM in the foreground.
+# Ctrl-C, SIGTERM and SIGHUP in the foreground.
 cleanup() {
-	trap - INT TERM EXIT
+	trap - INT TERM HUP EXIT
 	say "stopping"
 	stack_stop
 }
@@ -186,27 +411,41 @@ on_signal() {
 	cleanup
 	exit 0
 }
-trap on_signal INT TERM
+trap on_signal INT TERM HUP
 trap cleanup EXIT
 
 conf=$run/parley.conf
-start backend1 "$bin/parley-backend" -c "$conf"
-wait_http backend1 "http://127.0.0.1:$p_backend/healthz"
+start shard-s1 "$bin/parley-backend" -c "$conf"
+wait_http shard-s1 "http://127.0.0.1:$(shard_http s1)/healthz"
 start spoa "$bin/parley-spoa" -c "$conf"
 wait_http spoa "http://127.0.0.1:$p_spoa_stats/metrics"
-if [ -x "$bin/parley-health" ]; then
-	start health "$bin/parley-health" -c "$conf"
-	wait_http health "http://127.0.0.1:$p_health/healthz"
+if [ "$have_edge" = 1 ]; then
+	for e in "${edges[@]}"; do
+		start "$e" "$bin/parley-edge" -c "$run/$e.conf"
+		wait_http "$e" "http://127.0.0.1:$(edge_port "$e")/healthz"
+	done
+else
+	say "no edges: build/bin/parley-edge is not built yet," \
+	    "so HAProxy sends every request to the shard"
 fi
-
 # HAProxy in front, from haproxy-config/ as an operator adopts it.
 export PARLEY_HTTP_BIND=127.0.0.1:$p_http
+export PARLEY_HTTPS_BIND=127.0.0.1:$p_https
+export PARLEY_TLS_CERT=$certs/front.pem
+export PARLEY_STATS_BIND=127.0.0.1:$p_stats
 export PARLEY_SPOE_CONF=$top/haproxy-config/parley-spoe.conf
 export PARLEY_SPOA_ADDR=127.0.0.1:$p_spoa
-export PARLEY_EDGE1_ADDR=127.0.0.1:$p_edge1
-export PARLEY_EDGE2_ADDR=127.0.0.1:$p_edge2
-export PARLEY_BACKEND_ADDR=127.0.0.1:$p_backend
+export PARLEY_BACKEND_ADDR=127.0.0.1:$(shard_http s1)
 export PARLEY_HAPROXY_SOCK=$run/haproxy.sock
+unset PARLEY_EDGE1_ADDR PARLEY_EDGE2_ADDR PARLEY_HEALTH_AGENT_PORT
+if [ "$have_edge" = 1 ]; then
+	export PARLEY_EDGE1_ADDR=127.0.0.1:$(edge_port edge1)
+	export PARLEY_EDGE2_ADDR=127.0.0.1:$(edge_port edge2)
+fi
+if [ "$have_health" = 1 ]; then
+	export PARLEY_HEALTH_AGENT_ADDR=127.0.0.1
+	export PARLEY_HEALTH_AGENT_PORT=$p_agentcheck
+fi
 if ! haproxy -c -q -f haproxy-config/haproxy.cfg >"$run/logs/haproxy.log" 2>&1
 then
 	echo "parley: haproxy-config/haproxy.cfg does not check:" >&2
@@ -215,27 +454,51 @@ then
 fi
 start haproxy haproxy -db -f haproxy-config/haproxy.cfg
 wait_http haproxy "http://127.0.0.1:$p_http/api/api.test"
+wait_http haproxy "https://127.0.0.1:$p_https/api/api.test" \
+    --cacert "$certs/ca.pem"
+# parley-health after HAProxy: its first look at the stats socket must
+# find it, or it would call the site critical and its agent checks would
+# take every server down until the next probes.
+if [ "$have_health" = 1 ]; then
+	start health "$bin/parley-health" -c "$conf"
+	wait_http health "http://127.0.0.1:$p_health/healthz"
+fi
 
 cat <<EOF
 parley: the stack is up (run directory $run)
-  open             http://127.0.0.1:$p_http/  (HAProxy)
-  Web API          http://127.0.0.1:$p_http/api/  (shard1 directly: http://127.0.0.1:$p_backend/api/)
-  SPOE agent       127.0.0.1:$p_spoa (metrics http://127.0.0.1:$p_spoa_stats/metrics)
+  open             http://127.0.0.1:$p_http/
+                   https://127.0.0.1:$p_https/  (trust $certs/ca.pem)
+  Web API          http://127.0.0.1:$p_http/api/  https://127.0.0.1:$p_https/api/
+  HAProxy stats    http://127.0.0.1:$p_stats/stats  (metrics: /metrics)
 EOF
-if [ -x "$bin/parley-health" ]; then
+for s in "${shards[@]}"; do
+	printf '  shard %-10s http://127.0.0.1:%s/  (/healthz, /metrics;' \
+	    "$s" "$(shard_http "$s")"
+	printf ' edge stream 127.0.0.1:%s)\n' "$(shard_stream "$s")"
+done
+if [ "$have_edge" = 1 ]; then
+	for e in "${edges[@]}"; do
+		printf '  %-16s http://127.0.0.1:%s/healthz\n' "$e" \
+		    "$(edge_port "$e")"
+	done
+fi
+echo "  SPOE agent       127.0.0.1:$p_spoa (metrics" \
+    "http://127.0.0.1:$p_spoa_stats/metrics)"
+if [ "$have_health" = 1 ]; then
 	cat <<EOF
   health           http://127.0.0.1:$p_health/health  https://127.0.0.1:$p_health_tls/health
-  agent-check      127.0.0.1:$p_agentcheck
+                   http://127.0.0.1:$p_health/health.json  (agent-check 127.0.0.1:$p_agentcheck)
 EOF
 fi
-if [ -f "$data/demo-credentials.txt" ]; then
-	echo "  demo sign-ins (team parley-demo):"
-	sed 's/^/    /' "$data/demo-credentials.txt"
+if [ -f "$creds" ]; then
+	echo "  demo sign-ins (team parley-demo, email password):"
+	grep -v '^#' "$creds" | sed 's/^/    /'
 fi
 echo "  logs in $run/logs"
 
 if [ "$background" = 1 ]; then
-	trap - INT TERM EXIT
+	rm -f "$pidfile"
+	trap - INT TERM HUP EXIT
 	exit 0
 fi
 echo "parley: press Ctrl-C to stop"

@@ -16,7 +16,7 @@ import { RawClient } from './rtm-lib.mjs';
 const top = path.resolve(path.dirname(new URL(import.meta.url).pathname),
   '../..');
 const launcher = path.join(top, 'tools/run-stack.sh');
-const offsets = [80, 90, 101, 201, 202, 301, 302, 401, 402, 403, 443];
+const offsets = [80, 90, 101, 102, 201, 202, 301, 302, 401, 402, 403, 443];
 
 function run(args, timeout = 90000) {
   return new Promise((resolve) => {
