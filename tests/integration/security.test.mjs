@@ -513,6 +513,8 @@ test('no key, token, ticket or password in any log at -v', async (ctx) => {
   for (const name of ['backend', 'spoa', ...(withEdge ? ['edge'] : [])])
     assert.match(logs.find((l) => l.name === name).text, /\[debug\]: /,
       `${name} logs at debug level`);
+  // HAProxy logs each request (haproxy.cfg's log-format).
+  assert.match(logs.find((l) => l.name === 'haproxy').text, / auth=invalid /);
   ctx.diagnostic(`${s.secrets.size} secrets searched for in ` +
     `${logs.length} logs of ${logs.reduce((n, l) =>
       n + l.text.split('\n').length, 0)} lines`);
