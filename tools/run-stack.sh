@@ -494,6 +494,8 @@ if [ -f "$creds" ]; then
 	echo "  demo sign-ins (team parley-demo, email password):"
 	grep -v '^#' "$creds" | sed 's/^/    /'
 fi
+echo "  admin            build/bin/parleyctl -c $run/parley.conf COMMAND" \
+    "(docs/parleyctl.md)"
 echo "  logs in $run/logs"
 
 if [ "$background" = 1 ]; then
