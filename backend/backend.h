@@ -424,6 +424,12 @@ int store_json_top_str(const char *json, size_t len, const char *key,
 int store_json_top_bool(const char *json, size_t len, const char *key,
     int def);
 /*
+ * The same for an integer member: 0 with it in *out, or -1 when absent,
+ * not an integer (a real, a string...) or out of range.
+ */
+int store_json_top_int(const char *json, size_t len, const char *key,
+    int64_t *out);
+/*
  * What a post needs of a channel, read from the record's text without
  * decoding it: its team ("" when absent or not a plain id) and flags.
  */

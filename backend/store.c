@@ -393,6 +393,36 @@ store_json_top_bool(const char *json, size_t len, const char *key, int def)
 }
 
 int
+store_json_top_int(const char *json, size_t len, const char *key,
+    int64_t *out)
+{
+	const char *end = json + len, *v;
+	uint64_t n = 0, lim;
+	int neg = 0;
+
+	v = json_top_find(json, end, key);
+	if (v == NULL)
+		return -1;
+	if (*v == '-') {
+		neg = 1;
+		v++;
+	}
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	if (v >= end || *v < '0' || *v > '9')
+		return -1;
+	for (; v < end && *v >= '0' && *v <= '9'; v++) {
+		if (n > (lim - (uint64_t)(*v - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	if (v < end && (*v == '.' || *v == 'e' || *v == 'E'))
+		return -1; /* a real, not an integer */
+	*out = neg ? (n == (uint64_t)INT64_MAX + 1 ? INT64_MIN :
+	    -(int64_t)n) : (int64_t)n;
+	return 0;
+}
+
+int
 store_txn_new_id(struct store_txn *txn, char kind, char id_out[STORE_ID_SIZE])
 {
 	enum store_db db;

@@ -855,26 +855,29 @@ int
 store_txn_token_get(struct store_txn *t, const char *id,
     struct store_token *out)
 {
-	json_t *o;
-	const char *u, *tm;
+	char u[STORE_ID_SIZE + 1], tm[STORE_ID_SIZE + 1];
+	const char *j;
+	MDB_val v;
+	size_t n;
 
 	if (!token_id_ok(id))
 		return STORE_ERR_NOTFOUND;
-	o = store_db_get_json(t, DB_TOKENS, id, strlen(id));
-	if (o == NULL)
+	/* Read from the record's text: this runs for every Web API call. */
+	if (store_db_get(t, DB_TOKENS, id, strlen(id), &v) != STORE_OK)
 		return STORE_ERR_NOTFOUND;
-	u = jstr(o, "user");
-	tm = jstr(o, "team");
-	if (!store_id_valid(u, 'U') || !store_id_valid(tm, 'T')) {
-		json_decref(o);
+	j = v.mv_data;
+	n = v.mv_size;
+	if (store_json_top_str(j, n, "user", u, sizeof(u)) == -1 ||
+	    store_json_top_str(j, n, "team", tm, sizeof(tm)) == -1 ||
+	    !store_id_valid(u, 'U') || !store_id_valid(tm, 'T'))
 		return STORE_ERR_INTERNAL;
-	}
 	memcpy(out->user, u, STORE_ID_SIZE);
 	memcpy(out->team, tm, STORE_ID_SIZE);
-	out->created = json_integer_value(json_object_get(o, "created"));
-	out->expires = json_integer_value(json_object_get(o, "expires"));
-	out->revoked = json_is_true(json_object_get(o, "revoked"));
-	json_decref(o);
+	if (store_json_top_int(j, n, "created", &out->created) == -1)
+		out->created = 0;
+	if (store_json_top_int(j, n, "expires", &out->expires) == -1)
+		out->expires = 0;
+	out->revoked = store_json_top_bool(j, n, "revoked", 0) == 1;
 	return STORE_OK;
 }
 
