@@ -6,6 +6,10 @@
 //   node bench/report.mjs markdown [SCENARIO...]
 //        tables of the results JSON (fanout, idle-memory, posts, spoa,
 //        store, edge; all by default), for docs/performance.md
+//   node bench/report.mjs doc [FILE]
+//        rewrites, in docs/performance.md (or FILE), what stands between
+//        each "<!-- bench:NAME -->" and "<!-- /bench:NAME -->" with the
+//        tables of NAME (the same as markdown NAME)
 //   node bench/report.mjs charts       PNG charts of idle-memory, posts
 //                                      and spoa from their JSON
 //   node bench/report.mjs store-json MACHINE_JSON < store-bench output
@@ -230,14 +234,85 @@ function markdownEdge(j) {
   for (const r of j.boots || []) console.log(`| ${fmtRate(r.users)} | ${fmtRate(r.slim_bytes)} B | ${fmtRate(r.full_bytes)} B | ${Math.round(r.full_bytes / r.slim_bytes)}x | ${fmtRate(r.slim_boots_per_core_s)} |`);
 }
 
+// The goals of docs/performance.md against the figures of every JSON.
+function markdownGoals() {
+  const rows = [];
+  const yes = (ok) => (ok ? 'met' : '**not met**');
+  const f = readResult('fanout');
+  if (f) {
+    const at = (t, n) => f.rows.find((r) => r.target === t && r.subscribers === n);
+    for (const n of [100, 1000]) {
+      const parts = [];
+      let all = true;
+      for (const t of ['parley-backend', 'parley-edge', 'parley-wstest']) {
+        const r = at(t, n);
+        if (!r || r.vs_redis === undefined) continue;
+        parts.push(`${t}${t === 'parley-backend' ? ' (durable)' : ''}: ${r.vs_redis.toFixed(2)}x`);
+        all = all && r.vs_redis >= 1;
+      }
+      if (parts.length) rows.push([`fan-out at ${n} subscribers: at least Redis pub/sub's deliveries/s`, parts.join('; '), yes(all)]);
+      const parts10 = [];
+      let all10 = true;
+      for (const t of ['parley-backend', 'parley-edge', 'parley-wstest']) {
+        const r = at(t, n);
+        if (!r || r.vs_ws === undefined) continue;
+        parts10.push(`${t}: ${r.vs_ws.toFixed(1)}x`);
+        all10 = all10 && r.vs_ws >= 10;
+      }
+      if (parts10.length) rows.push([`fan-out at ${n}: at least 10 times the \`ws\` server's`, parts10.join('; '), yes(all10)]);
+    }
+    const best = f.rows.filter((r) => ['parley-backend', 'parley-wstest'].includes(r.target) && r.subscribers <= 1000)
+      .map((r) => `${r.target} at ${r.subscribers}: ${(r.deliveries_per_s / 1e6).toFixed(2)} M/s`);
+    rows.push(['close to 8 million deliveries/s (the best WebSocket server measured)', best.join('; '), 'see the fan-out tables']);
+    const p99 = f.rows.filter((r) => r.fixed_p99_us !== undefined && r.subscribers <= 1000 && r.target.startsWith('parley'))
+      .map((r) => `${r.target} at ${r.subscribers}: p99 ${fmtUs(r.fixed_p99_us)} at ${r.fixed_rate_msgs} msg/s`);
+    rows.push(['p99 delivery latency printed at fixed rates', p99.join('; '), 'printed']);
+  }
+  const idle = readResult('idle-memory');
+  if (idle) {
+    const ps = idle.rows.filter((r) => r.target.startsWith('parley'));
+    rows.push(['at most 1 KiB of user-space memory per idle authenticated connection',
+      ps.map((r) => `${r.target}: ${fmtRate(r.heap_per_conn)} B heap, ${fmtRate(r.rss_per_conn)} B RSS`).join('; '),
+      yes(ps.every((r) => r.heap_per_conn <= 1024))]);
+  }
+  const posts = readResult('posts');
+  if (posts) {
+    const big = posts.rows.filter((r) => r.clients >= 16);
+    rows.push(['durable posts at 80% or more of the LMDB ceiling (Web API, bench/posts.sh)',
+      posts.rows.map((r) => `${Math.round(r.ratio * 100)}% at ${r.clients}`).join(', '),
+      yes(big.length > 0 && big.every((r) => r.ratio >= 0.8)) + ' (at 16 and 64 clients)']);
+  }
+  const store = readResult('store');
+  if (store) {
+    rows.push(['the same, for the store\'s writer alone (bench/store.sh, rounds alternated)',
+      store.rows.map((r) => `${Math.round(r.ratio * 100)}% at ${r.clients}`).join(', '),
+      yes(store.rows.every((r) => r.ratio >= 0.8))]);
+  }
+  const spoa = readResult('spoa');
+  if (spoa) {
+    rows.push(['parley-spoa at 90% or more of the null agent',
+      `${Math.round(spoa.spoa_vs_null * 100)}% of requests/s` + (spoa.spoa_vs_null_per_cpu ? `, ${Math.round(spoa.spoa_vs_null_per_cpu * 100)}% of requests per CPU-second` : ''),
+      spoa.spoa_vs_null_per_cpu && (spoa.spoa_vs_null >= 0.9) !== (spoa.spoa_vs_null_per_cpu >= 0.9)
+        ? `${yes(spoa.spoa_vs_null >= 0.9)} by requests/s, ${yes(spoa.spoa_vs_null_per_cpu >= 0.9)} by CPU`
+        : yes(spoa.spoa_vs_null >= 0.9)]);
+  }
+  const dates = ['fanout', 'idle-memory', 'posts', 'store', 'spoa'].map((n) => readResult(n)).filter(Boolean)
+    .map((j) => `${j.scenario} ${j.machine?.date ?? '?'} (load ${j.machine?.loadavg_at_start?.split(' ')[0] ?? '?'})`);
+  console.log(`From the JSON of: ${dates.join(', ')}.\n`);
+  console.log('| goal | figure | met? |');
+  console.log('| --- | --- | --- |');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+}
+
 const markdowns = {
+  goals: markdownGoals,
   fanout: markdownFanout, 'idle-memory': markdownIdle, posts: markdownPosts,
   spoa: markdownSpoa, store: markdownStore, edge: markdownEdge,
 };
 
 function markdown(names) {
   for (const n of names.length ? names : Object.keys(markdowns)) {
-    const j = readResult(n);
+    const j = n === 'goals' ? {} : readResult(n);
     if (!markdowns[n]) {
       console.error(`report: no tables for ${n}`);
       process.exit(2);
@@ -247,6 +322,34 @@ function markdown(names) {
     else console.log(`(no ${path.relative(process.cwd(), path.join(results, n + '.json'))} yet)`);
     console.log('');
   }
+}
+
+// The tables of one scenario as a string (markdown NAME's output).
+function tablesOf(n) {
+  const j = n === 'goals' ? {} : readResult(n);
+  const out = [];
+  const log = console.log;
+  console.log = (...a) => out.push(a.join(' '));
+  try {
+    if (j) markdowns[n](j);
+    else out.push(`(no ${path.relative(process.cwd(), path.join(results, n + '.json'))} yet)`);
+  } finally {
+    console.log = log;
+  }
+  return out.join('\n').replace(/\n+$/, '');
+}
+
+function docUpdate(file) {
+  const doc = file || new URL('../docs/performance.md', import.meta.url).pathname;
+  let text = readFileSync(doc, 'utf8');
+  let count = 0;
+  text = text.replace(/<!-- bench:([a-z-]+) -->\n[\s\S]*?<!-- \/bench:\1 -->/g, (m, n) => {
+    if (!markdowns[n]) return m;
+    count++;
+    return `<!-- bench:${n} -->\n${tablesOf(n)}\n<!-- /bench:${n} -->`;
+  });
+  writeFileSync(doc, text);
+  console.log(`${path.relative(process.cwd(), doc)}: ${count} table block(s) rewritten from ${path.relative(process.cwd(), results)}`);
 }
 
 // store-bench's text: the header line, then one line a level.
@@ -362,6 +465,7 @@ function postsLine() {
 if (name === 'fanout') fanout();
 else if (name === 'markdown') markdown(process.argv.slice(3));
 else if (name === 'charts') charts();
+else if (name === 'doc') docUpdate(process.argv[3]);
 else if (name === 'store-json') storeJson(machineArg);
 else if (name === 'edge-json') edgeJson(machineArg);
 else if (name === 'posts-row') postsRow(process.argv.slice(3));

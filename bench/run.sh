@@ -38,8 +38,8 @@ rc=0
 		echo "== bench/$s: $(($(date +%s) - t0)) s"
 	done
 	node bench/report.mjs charts
-	echo "bench: done in $(($(date +%s) - start)) s; tables for" \
-	    "docs/performance.md: node bench/report.mjs markdown"
+	echo "bench: done in $(($(date +%s) - start)) s; to put the tables" \
+	    "into docs/performance.md: node bench/report.mjs doc"
 	exit $rc
 } 2>&1 | tee "$resdir/bench.log"
 exit "${PIPESTATUS[0]}"
