@@ -33,6 +33,8 @@ struct api_http {
 	struct api_ctx *api;
 	struct http_server *srv;
 	struct rtm *rtm; /* the WebSocket at /rtm, when set */
+	char **trusted;  /* proxies whose X-Forwarded-For is believed */
+	size_t ntrusted;
 	struct static_root *web; /* the web client's files, when set */
 };
 
@@ -56,10 +58,11 @@ api_http_call(struct api_http *h, struct http_req *r, const char *method,
 {
 	struct api_call *c;
 	const char *body, *query, *auth, *tok;
-	char cookie[TOKEN_MAX_LEN + 8];
+	char cookie[TOKEN_MAX_LEN + 8], client[64];
 	size_t len, toklen;
 
-	c = api_call_new(h->api, http_req_peer(r));
+	http_req_client(r, h->trusted, h->ntrusted, client, sizeof(client));
+	c = api_call_new(h->api, client);
 	c->done = api_http_done;
 	c->udata = r;
 	api_call_set_origin(c, http_req_header(r, "Host"),
@@ -275,6 +278,20 @@ api_http_set_rtm(struct api_http *h, struct rtm *rtm)
 }
 
 void
+api_http_set_trusted(struct api_http *h, char *const *trusted, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < h->ntrusted; i++)
+		free(h->trusted[i]);
+	free(h->trusted);
+	h->trusted = n > 0 ? xcalloc(n, sizeof(*h->trusted)) : NULL;
+	for (i = 0; i < n; i++)
+		h->trusted[i] = xstrdup(trusted[i]);
+	h->ntrusted = n;
+}
+
+void
 api_http_set_web(struct api_http *h, struct static_root *web)
 {
 	h->web = web;
@@ -292,5 +309,6 @@ api_http_free(struct api_http *h)
 	if (h == NULL)
 		return;
 	http_server_free(h->srv);
+	api_http_set_trusted(h, NULL, 0);
 	free(h);
 }

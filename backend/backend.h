@@ -604,7 +604,7 @@ struct api_call {
 	const struct api_method *m;
 	json_t *args;
 	struct api_who who;
-	char source[64];     /* peer address, for sign-in throttles */
+	char source[64];     /* client address, for sign-in throttles */
 	/*
 	 * "ws://HOST" or "wss://HOST": how the client reached us, from its
 	 * Host and X-Forwarded-Proto headers (api_call_set_origin); empty
@@ -758,6 +758,12 @@ struct http_server *api_http_server(struct api_http *h);
 /* Serves the RTM WebSocket at /rtm with rtm (rtm.c). */
 struct rtm;
 void api_http_set_rtm(struct api_http *h, struct rtm *rtm);
+/*
+ * The proxies (n addresses, copied) whose X-Forwarded-For names the
+ * client for sign-in throttles and unauthenticated rate limits.
+ */
+void api_http_set_trusted(struct api_http *h, char *const *trusted,
+    size_t n);
 void api_http_free(struct api_http *h);
 /* Serves the files of web (kept by the caller) at every other path. */
 struct static_root;

@@ -42,6 +42,7 @@ struct backend_settings {
 	int max_conns;
 	int rate[API_TIER_MAX];
 	int signin_failures;
+	struct conf_list trusted_proxies;
 	char *rtm_url;
 	long long rtm_ticket_ttl_ms;
 	long long rtm_heartbeat_ms;
@@ -92,6 +93,7 @@ static const struct conf_key backend_keys[] = {
 	    0 },
 	{ "signin_failures", CONF_INT, BK(signin_failures), "5", 1, 1000000,
 	    0 },
+	{ "trusted_proxies", CONF_LIST, BK(trusted_proxies), NULL, 0, 64, 0 },
 	/* RTM (docs/rtm.md) */
 	{ "rtm_url", CONF_STRING, BK(rtm_url), NULL, 0, 0, 0 },
 	{ "rtm_ticket_ttl", CONF_DURATION, BK(rtm_ticket_ttl_ms), "30s", 1000,
@@ -382,6 +384,8 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	 */
 	hl.out_cap = 256u << 20;
 	bk.http = api_http_new(loop, bk.api, &hl, s->map_max);
+	api_http_set_trusted(bk.http, s->trusted_proxies.v,
+	    s->trusted_proxies.n);
 	backend_rtm_config(s, &rc, url, sizeof(url));
 	bk.rtm = rtm_new(loop, bk.api, &rc);
 	api_http_set_rtm(bk.http, bk.rtm);
@@ -479,6 +483,8 @@ backend_reload(struct ev_loop *loop, const void *old, void *fresh,
 	admin_set_keys(bk.admin, s->tokens.keys);
 	backend_limits(s, &lim);
 	api_ctx_set_limits(bk.api, &lim);
+	api_http_set_trusted(bk.http, s->trusted_proxies.v,
+	    s->trusted_proxies.n);
 	store_set_map_max(bk.st, s->map_max);
 	backend_rtm_config(s, &rc, url, sizeof(url));
 	rtm_set_config(bk.rtm, &rc);

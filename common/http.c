@@ -789,6 +789,60 @@ http_req_header(const struct http_req *r, const char *name)
 	return NULL;
 }
 
+/* Whether s (len bytes) is a plain IPv4 or IPv6 address. */
+static int
+http_addr_ok(const char *s, size_t len)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	char a[INET6_ADDRSTRLEN];
+
+	if (len == 0 || len >= sizeof(a))
+		return 0;
+	memcpy(a, s, len);
+	a[len] = '\0';
+	return inet_pton(AF_INET, a, buf) == 1 ||
+	    inet_pton(AF_INET6, a, buf) == 1;
+}
+
+void
+http_req_client(const struct http_req *r, char *const *trusted,
+    size_t ntrusted, char *out, size_t outlen)
+{
+	const char *peer = http_req_peer(r), *end, *v, *last = NULL;
+	size_t i, n, lastlen = 0;
+
+	/* "a.b.c.d:port", "[v6]:port" or "local" */
+	if (peer[0] == '[') {
+		peer++;
+		end = strchr(peer, ']');
+	} else
+		end = strrchr(peer, ':');
+	n = end != NULL ? (size_t)(end - peer) : strlen(peer);
+	snprintf(out, outlen, "%.*s", (int)n, peer);
+	for (i = 0; i < ntrusted; i++)
+		if (strcmp(trusted[i], out) == 0)
+			break;
+	if (i == ntrusted)
+		return;
+	for (i = 0; i < r->nhdr; i++) {
+		if (strcasecmp(r->head + r->hdr[i][0], "X-Forwarded-For") != 0)
+			continue;
+		for (v = r->head + r->hdr[i][1]; *v != '\0'; v = end) {
+			v += strspn(v, " \t,");
+			end = v + strcspn(v, ",");
+			n = end - v;
+			while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+				n--;
+			if (n > 0) {
+				last = v;
+				lastlen = n;
+			}
+		}
+	}
+	if (last != NULL && http_addr_ok(last, lastlen))
+		snprintf(out, outlen, "%.*s", (int)lastlen, last);
+}
+
 const char *
 http_req_cookie(const struct http_req *r, const char *name, size_t *len)
 {

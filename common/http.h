@@ -125,6 +125,16 @@ int http_req_header_at(const struct http_req *r, size_t i,
 const char *http_req_body(const struct http_req *r, size_t *len);
 /* "addr:port" of the client. */
 const char *http_req_peer(const struct http_req *r);
+/*
+ * The client's address, without port, into out (at least 46 bytes): the
+ * peer's, or, when the peer's address is one of the ntrusted addresses
+ * in trusted (a proxy such as HAProxy with `option forwardfor`), the
+ * last address of the request's X-Forwarded-For headers.  A forwarded
+ * value that is not a plain IPv4 or IPv6 address is not believed.
+ * "local" for a connection without an address (a socketpair).
+ */
+void http_req_client(const struct http_req *r, char *const *trusted,
+    size_t ntrusted, char *out, size_t outlen);
 /* True once the client has gone (an asynchronous reply is discarded). */
 int http_req_gone(const struct http_req *r);
 

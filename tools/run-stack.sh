@@ -318,6 +318,8 @@ data_dir = $run/data/shard1
 admin_socket = $run/backend-s1.sock
 # A path: each client gets ws:// or wss:// on the front it used.
 rtm_url = /rtm
+# HAProxy's X-Forwarded-For names the client for sign-in throttles.
+trusted_proxies = 127.0.0.1
 web_root = $top/web
 stream_listen = 127.0.0.1:$(shard_stream s1)
 stream_tls_cert = $certs/shard-s1.pem

@@ -127,14 +127,16 @@ test('rate limits: 429 with Retry-After per token and tier', async () => {
   await stillServing();
 });
 
-// parley.signin from a chosen loopback source address.
-function signin(args, localAddress = '127.0.0.1') {
+// parley.signin from a chosen loopback source address, each on a new
+// connection (a new source port), with extra headers.
+function signin(args, localAddress = '127.0.0.1', extra = {}, server = b) {
   return new Promise((resolve, reject) => {
     const body = new URLSearchParams(args).toString();
-    const req = http.request({ host: '127.0.0.1', port: b.port,
+    const req = http.request({ host: '127.0.0.1', port: server.port,
       path: '/api/parley.signin', method: 'POST', localAddress,
-      headers: { 'Content-Type': FORM,
-        'Content-Length': Buffer.byteLength(body) }, timeout: 5000 },
+      agent: false, headers: { 'Content-Type': FORM,
+        'Content-Length': Buffer.byteLength(body), ...extra },
+      timeout: 5000 },
     (res) => {
       let d = '';
       res.on('data', (c) => { d += c; });
@@ -169,8 +171,50 @@ test('parley.signin: token out, wrong passwords throttled per user and ' +
   // Another user from a fresh source signs in.
   assert.equal((await signin({ team: 'acme', user: 'alice',
     password: 'correct horse' }, '127.0.0.2')).json.ok, true);
-  // The failing source is throttled for everyone.
+  // The failing source is throttled for everyone, whatever its port;
+  // an X-Forwarded-For from a peer that is not a trusted proxy changes
+  // nothing.
   assert.equal((await signin({ team: 'acme', user: 'alice',
     password: 'correct horse' })).status, 429);
+  assert.equal((await signin({ team: 'acme', user: 'alice',
+    password: 'correct horse' }, '127.0.0.1',
+  { 'X-Forwarded-For': '10.0.0.9' })).status, 429);
   await stillServing();
+});
+
+test('parley.signin behind a trusted proxy: the forwarded address is ' +
+  'the source', async () => {
+  const p = await startBackend('signin_failures = 3\n' +
+    'trusted_proxies = 127.0.0.1 ::1\n');
+  try {
+    const pt = await makeTeam(p, 'proxied', ['ann', 'ben']);
+    await p.admin.op({ op: 'user.set_password', user: pt.users.ann.id,
+      password: 'ann-pw' });
+    const xff = (a) => ({ 'X-Forwarded-For': a });
+    const wrong = ['ann', 'ben', 'nobody'];
+    for (const user of wrong)
+      assert.equal((await signin({ team: 'proxied', user,
+        password: 'wrong' }, '127.0.0.1', xff('192.0.2.7'), p)).json.error,
+      'invalid_credentials');
+    // The guessing client is throttled, its neighbours behind the same
+    // proxy are not.
+    assert.equal((await signin({ team: 'proxied', user: 'ann',
+      password: 'ann-pw' }, '127.0.0.1', xff('192.0.2.7'), p)).status, 429);
+    assert.equal((await signin({ team: 'proxied', user: 'ann',
+      password: 'ann-pw' }, '127.0.0.1', xff('203.0.113.5, 192.0.2.8'),
+    p)).json.ok, true);
+    // Not an address: the proxy's own address counts, as from a peer
+    // that is not trusted.
+    for (let i = 0; i < 3; i++)
+      assert.equal((await signin({ team: 'proxied', user: `guess${i}`,
+        password: 'x' }, '127.0.0.4', xff('192.0.2.9'), p)).json.error,
+      'invalid_credentials');
+    assert.equal((await signin({ team: 'proxied', user: 'ann',
+      password: 'ann-pw' }, '127.0.0.4', xff('192.0.2.10'), p)).status, 429);
+    assert.equal((await signin({ team: 'proxied', user: 'ann',
+      password: 'ann-pw' }, '127.0.0.1', xff('not-an-address'), p))
+      .json.ok, true);
+  } finally {
+    await p.stop();
+  }
 });
