@@ -15,6 +15,8 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 
+#include "args.h"
+
 /* ------------------------------------------------------------------ */
 /*
  * store: the durable state of one backend in one LMDB environment.
@@ -329,6 +331,9 @@ int store_txn_token_put(struct store_txn *txn, const char *token_id,
 int store_txn_token_get(struct store_txn *txn, const char *token_id,
     struct store_token *out);
 int store_txn_token_revoke(struct store_txn *txn, const char *token_id);
+/* The ids of a user's tokens, in id order (fn as for iteration). */
+int store_txn_user_tokens(struct store_txn *txn, const char *user,
+    store_id_fn fn, void *arg);
 /* Revokes every token of a user (deactivation); *count gets how many. */
 int store_txn_user_tokens_revoke(struct store_txn *txn, const char *user,
     size_t *count);
@@ -486,33 +491,18 @@ int store_import_line(struct store_txn *txn, const char *line, size_t len,
  * store's commit callback for writes.
  */
 /*
- * Limits of argument parsing.  A body larger than the HTTP limit never
- * gets here (413); these bound what a body within it may build.
+ * Limits of argument parsing (common/args.h, which the edges share).
+ * The backend's names for the parser are kept below.
  */
-#define API_ARGS_MAX       64    /* arguments per request */
-#define API_ARG_NAME_MAX   64    /* bytes in an argument name */
-#define API_JSON_DEPTH_MAX 32    /* nesting of arrays and objects */
-#define API_JSON_NODES_MAX 20000 /* values in one JSON document */
+#define API_ARGS_MAX       ARGS_MAX
+#define API_ARG_NAME_MAX   ARGS_NAME_MAX
+#define API_JSON_DEPTH_MAX ARGS_JSON_DEPTH_MAX
+#define API_JSON_NODES_MAX ARGS_JSON_NODES_MAX
 #define API_TOKEN_COOKIE   "parley_token" /* the browser's token cookie */
 
-/*
- * Parses a request's arguments into a new JSON object that the caller
- * owns: the query string (may be NULL), then the body according to its
- * content type (NULL or empty with an empty body is fine).  A form body
- * and the query give string values; a JSON body gives whatever types it
- * holds.  Returns the object, or NULL with *err set to a static Slack
- * error name: invalid_form_data, invalid_json, json_not_object,
- * invalid_arg_name, invalid_array_arg, invalid_arguments (a duplicated
- * or NUL-holding argument, too many), invalid_charset, invalid_post_type,
- * missing_post_type.
- */
+/* args_parse() and args_json_parse() of common/args.h. */
 json_t *api_args_parse(const char *ctype, const char *body, size_t len,
     const char *query, size_t qlen, const char **err);
-
-/*
- * Parses JSON text with the limits above (depth, node count, valid
- * UTF-8, no duplicate keys).  Returns a new reference or NULL.
- */
 json_t *api_json_parse(const char *text, size_t len);
 
 /*
@@ -908,6 +898,13 @@ void rtm_upgrade(struct rtm *r, struct http_req *req);
 typedef void (*rtm_ephemeral_fn)(void *arg, const char *team,
     const char *json, size_t len);
 void rtm_set_ephemeral_hook(struct rtm *r, rtm_ephemeral_fn fn, void *arg);
+/*
+ * An ephemeral event of an edge's client (the stream): user_typing in
+ * channel goes to the channel's other members, presence_change (channel
+ * NULL) to those who asked for user's presence.  json is the event.
+ */
+void rtm_ephemeral_in(struct rtm *r, const char *team, const char *user,
+    const char *channel, const char *json, size_t len);
 /* "active" or "away": user's presence as RTM knows it now. */
 const char *rtm_user_presence(struct rtm *r, const char *team,
     const char *user);
