@@ -133,6 +133,17 @@ conn_mark(struct conn *c)
 	c->cl->dirty = c;
 }
 
+/* An owner with nothing to release, for a connection given up early. */
+static void
+conn_quiet_eof(struct conn *c)
+{
+	conn_close(c);
+}
+
+static const struct conn_ops conn_quiet_ops = {
+	NULL, conn_quiet_eof, NULL, NULL, NULL, NULL,
+};
+
 /* Sets the io watcher's events from the connection's state. */
 static void
 conn_update_events(struct conn *c)
@@ -229,6 +240,37 @@ conn_new(struct ev_loop *loop, int fd, SSL_CTX *tls,
 	if (c->cl->all != NULL)
 		c->cl->all->lprev = c;
 	c->cl->all = c;
+	return c;
+}
+
+struct conn *
+conn_new_client(struct ev_loop *loop, int fd, SSL *ssl,
+    const struct sockaddr *peer, const struct conn_ops *ops, void *owner,
+    size_t out_cap)
+{
+	struct conn *c;
+
+	c = conn_new(loop, fd, NULL, peer, ops, owner, out_cap);
+	if (c == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	if (ssl == NULL)
+		return c;
+	if (SSL_set_fd(ssl, c->fd) != 1) {
+		log_warnx("conn_new_client: SSL_set_fd failed");
+		SSL_free(ssl);
+		c->ops = &conn_quiet_ops;
+		conn_close(c);
+		return NULL;
+	}
+	c->ssl = ssl;
+	SSL_set_connect_state(ssl);
+	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	c->flags |= CONN_F_HANDSHAKE;
+	/* The client speaks first, once the connect completes. */
+	conn_handshake_events(c, EV_WRITE);
 	return c;
 }
 

@@ -106,6 +106,18 @@ struct conn *conn_new(struct ev_loop *loop, int fd, SSL_CTX *tls,
     const struct sockaddr *peer, const struct conn_ops *ops, void *owner,
     size_t out_cap);
 
+/*
+ * The client side: like conn_new() on a socket whose non-blocking
+ * connect() is in progress (or done).  With ssl set (from
+ * tls_client_new(); owned by the connection from now on, freed on any
+ * failure) the TLS handshake starts once the socket is writable and
+ * runs before any on_read; a failed connect or handshake comes as
+ * on_eof.  Returns NULL (fd closed) on failure.
+ */
+struct conn *conn_new_client(struct ev_loop *loop, int fd, SSL *ssl,
+    const struct sockaddr *peer, const struct conn_ops *ops, void *owner,
+    size_t out_cap);
+
 /* Hands the connection to another owner (an upgrade). */
 void conn_set_owner(struct conn *c, const struct conn_ops *ops, void *owner);
 
