@@ -871,6 +871,28 @@ rtm_fanout_presence(struct rtm *r, struct rtm_user *u, const char *presence)
 }
 
 void
+rtm_ephemeral_in(struct rtm *r, const char *team, const char *user,
+    const char *channel, const char *json, size_t len)
+{
+	struct rtm_team *t;
+	struct rtm_user *u;
+	struct rtm_sub *s;
+	struct buf *frame;
+
+	t = (struct rtm_team *)rtm_map_find(&r->teams, team);
+	if (t == NULL)
+		return;
+	frame = ws_frame_new(WS_TEXT, json, len);
+	if (channel != NULL) {
+		rtm_deliver_channel(r, t, channel, NULL, user, frame, 0);
+	} else if ((u = rtm_user_get(t, user, 0)) != NULL) {
+		for (s = u->watchers; s != NULL; s = s->next)
+			rtm_deliver(r, s->conn, frame, 0);
+	}
+	buf_unref(frame);
+}
+
+void
 rtm_set_ephemeral_hook(struct rtm *r, rtm_ephemeral_fn fn, void *arg)
 {
 	r->eph_fn = fn;

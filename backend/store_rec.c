@@ -938,6 +938,37 @@ store_txn_user_tokens_revoke(struct store_txn *t, const char *user,
 	return rc != STORE_OK ? rc : w.rc;
 }
 
+struct tokens_walk {
+	store_id_fn fn;
+	void *arg;
+};
+
+static int
+tokens_cb(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct tokens_walk *w = arg;
+	char id[TOKEN_ID_MAX + 1];
+	size_t n = k->mv_size - STORE_ID_LEN;
+
+	if (n == 0 || n > TOKEN_ID_MAX)
+		return 0;
+	memcpy(id, (uint8_t *)k->mv_data + STORE_ID_LEN, n);
+	id[n] = '\0';
+	return w->fn(w->arg, id);
+}
+
+int
+store_txn_user_tokens(struct store_txn *t, const char *user, store_id_fn fn,
+    void *arg)
+{
+	struct tokens_walk w = { fn, arg };
+
+	if (!store_id_valid(user, 'U'))
+		return STORE_ERR_INVALID;
+	return store_db_walk(t, DB_USERTOKENS, user, STORE_ID_LEN, NULL, 0,
+	    tokens_cb, &w);
+}
+
 int
 store_password_hash(const char *pw, char out[STORE_PWHASH_SIZE])
 {

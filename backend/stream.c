@@ -687,6 +687,111 @@ stream_ephemeral_hook(void *arg, const char *team, const char *json, size_t len)
 
 /* ---- frames from the edge ---- */
 
+/* Queues b to the team's subscribers but skip (an ephemeral relay). */
+static void
+stream_fanout_others(struct stream_srv *s, const char *team, struct buf *b,
+    const struct stream_peer *skip)
+{
+	struct stream_sub *sub, *next;
+
+	for (sub = s->subs; sub != NULL; sub = next) {
+		next = sub->anext;
+		if (sub->p == skip || sub->p->closed ||
+		    strcmp(sub->team, team) != 0)
+			continue;
+		(void)stream_peer_send_buf(sub->p, b);
+	}
+}
+
+/*
+ * Typing or presence of an edge's client: checked (the user is of the
+ * team, a typist is a member of the channel), written again in the
+ * backend's own shape, and given to this backend's RTM clients and to
+ * the team's other edges.  A frame that does not check is dropped and
+ * logged at info: the link stays.
+ */
+static void
+stream_ephemeral_in(struct stream_peer *p, const struct stream_msg *m)
+{
+	char team[STORE_ID_SIZE], user[STORE_ID_SIZE], chan[STORE_ID_SIZE];
+	char text[160];
+	const char *type, *channel = NULL, *presence = NULL, *why = NULL;
+	struct store_txn *txn;
+	struct stream_msg out;
+	struct buf *b;
+	json_t *ev, *u;
+	int n;
+
+	if (m->team.len >= sizeof(team) || m->user.p == NULL ||
+	    m->user.len >= sizeof(user)) {
+		log_info("stream: %s: ephemeral without team or user",
+		    stream_peer_name(p));
+		return;
+	}
+	memcpy(team, m->team.p, m->team.len);
+	team[m->team.len] = '\0';
+	memcpy(user, m->user.p, m->user.len);
+	user[m->user.len] = '\0';
+	ev = api_json_parse(m->json.p, m->json.len);
+	type = json_get_str(ev, "type");
+	if (type == NULL) {
+		why = "not an event";
+	} else if (strcmp(type, "user_typing") == 0) {
+		channel = json_get_str(ev, "channel");
+		if (channel == NULL || !(store_id_valid(channel, 'C') ||
+		    store_id_valid(channel, 'G') ||
+		    store_id_valid(channel, 'D')))
+			why = "bad channel";
+	} else if (strcmp(type, "presence_change") == 0) {
+		presence = json_get_str(ev, "presence");
+		if (presence == NULL || (strcmp(presence, "active") != 0 &&
+		    strcmp(presence, "away") != 0))
+			why = "bad presence";
+	} else {
+		why = "not typing or presence";
+	}
+	if (why == NULL && (txn = store_rd_begin(stream_peer_store(p))) != NULL) {
+		u = store_txn_user_get(txn, user);
+		if (u == NULL || json_get_str(u, "team_id") == NULL ||
+		    strcmp(json_get_str(u, "team_id"), team) != 0)
+			why = "user not of the team";
+		else if (channel != NULL &&
+		    store_txn_is_member(txn, channel, user) != 1)
+			why = "typist not a member";
+		json_decref(u);
+		store_rd_end(txn);
+	}
+	if (why != NULL) {
+		log_info("stream: %s: ephemeral refused: %s",
+		    stream_peer_name(p), why);
+		json_decref(ev);
+		return;
+	}
+	if (channel != NULL)
+		n = snprintf(text, sizeof(text), "{\"type\":\"user_typing\","
+		    "\"channel\":\"%s\",\"user\":\"%s\"}", channel, user);
+	else
+		n = snprintf(text, sizeof(text), "{\"type\":"
+		    "\"presence_change\",\"user\":\"%s\",\"presence\":"
+		    "\"%s\"}", user, presence);
+	if (channel != NULL)
+		util_strlcpy(chan, channel, sizeof(chan));
+	if (stream_peer_rtm(p) != NULL)
+		rtm_ephemeral_in(stream_peer_rtm(p), team, user,
+		    channel != NULL ? chan : NULL, text, (size_t)n);
+	json_decref(ev);
+	memset(&out, 0, sizeof(out));
+	out.type = STREAM_EPHEMERAL;
+	out.team = stream_str(team);
+	out.json.p = text;
+	out.json.len = (size_t)n;
+	b = stream_encode(&out);
+	if (b != NULL) {
+		stream_fanout_others(p->s, team, b, p);
+		buf_unref(b);
+	}
+}
+
 static void
 stream_hello(struct stream_peer *p, const struct stream_msg *m)
 {
@@ -749,6 +854,9 @@ stream_frame(struct stream_peer *p, const msgpack_object *o)
 			team[m.team.len] = '\0';
 			(void)stream_unsubscribe(p, team);
 		}
+		break;
+	case STREAM_EPHEMERAL:
+		stream_ephemeral_in(p, &m);
 		break;
 	case STREAM_FORWARD:
 		p->s->stats.forwards++;

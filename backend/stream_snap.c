@@ -5,8 +5,8 @@
  * the snapshot's seq, so the snapshot holds exactly the events up to it.
  * Records are written as JSON text into arrays of about snap_part bytes,
  * each array one snapshot_part frame: users, channels, members (with
- * each member's read marker), then each channel's recent messages,
- * oldest first.
+ * each member's read marker), presence, then each channel's recent
+ * messages, oldest first, and the ids of the team's revoked tokens.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +143,46 @@ snap_presence(struct snap *sn)
 	return snap_flush(sn);
 }
 
+/* Adds token id when it is revoked and not expired yet. */
+static int
+snap_token_cb(void *arg, const char *id)
+{
+	struct snap *sn = arg;
+	struct store_token tok;
+	char *s;
+	int rc;
+
+	if (store_txn_token_get(sn->txn, id, &tok) != STORE_OK ||
+	    !tok.revoked || (tok.expires != 0 && tok.expires <=
+	    util_wall_sec()))
+		return 0;
+	s = xasprintf("\"%s\"", id);
+	rc = snap_add(sn, s, strlen(s));
+	free(s);
+	return rc == -1 ? 1 : 0;
+}
+
+/*
+ * The ids of the tokens of users (sn->list) that were revoked and have
+ * not expired, so that an edge refuses them without asking.
+ */
+static int
+snap_revoked(struct snap *sn)
+{
+	json_t *v;
+	size_t i;
+
+	sn->kind = STREAM_PART_REVOKED;
+	json_array_foreach(sn->list, i, v)
+	{
+		store_txn_user_tokens(sn->txn, json_string_value(v),
+		    snap_token_cb, sn);
+		if (sn->closed)
+			return -1;
+	}
+	return snap_flush(sn);
+}
+
 /* The team's channels, kept in chans for the later parts. */
 static int
 snap_channels(struct snap *sn, json_t *chans)
@@ -272,7 +312,7 @@ stream_snapshot(struct stream_peer *p, struct store_txn *txn, const char *team,
 	sn.team = team;
 	sn.list = json_array();
 	chans = json_array();
-	/* users, channels, members, presence, messages: the parts' order */
+	/* users, channels, members, presence, messages, revoked: in order */
 	users = json_array();
 	if (snap_users(&sn) == 0) {
 		json_array_extend(users, sn.list);
@@ -281,8 +321,12 @@ stream_snapshot(struct stream_peer *p, struct store_txn *txn, const char *team,
 			json_array_clear(sn.list);
 			json_array_extend(sn.list, users);
 			if (snap_presence(&sn) == 0 &&
-			    snap_messages(&sn, chans) == 0)
-				rc = 0;
+			    snap_messages(&sn, chans) == 0) {
+				json_array_clear(sn.list);
+				json_array_extend(sn.list, users);
+				if (snap_revoked(&sn) == 0)
+					rc = 0;
+			}
 		}
 	}
 	json_decref(users);

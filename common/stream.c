@@ -109,7 +109,7 @@ static const struct stream_kind {
 	B(F_SEQ), 0},
     [STREAM_EVENT] = {"event", D_BACKEND, B(F_TEAM) | B(F_SEQ) | B(F_JSON),
 	0},
-    [STREAM_EPHEMERAL] = {"ephemeral", D_BACKEND, B(F_TEAM) | B(F_JSON),
+    [STREAM_EPHEMERAL] = {"ephemeral", D_BOTH, B(F_TEAM) | B(F_JSON),
 	B(F_USER)},
     [STREAM_REVOKE] = {"revoke", D_BACKEND, B(F_TEAM), B(F_USER) |
 	B(F_TOKEN)},
@@ -317,7 +317,7 @@ stream_msg_read(const msgpack_object *map, int dir, struct stream_msg *m,
 	}
 
 	if (type == STREAM_SNAPSHOT_PART &&
-	    (m->kind < STREAM_PART_USERS || m->kind > STREAM_PART_MESSAGES)) {
+	    (m->kind < STREAM_PART_USERS || m->kind > STREAM_PART_MAX)) {
 		*err = "unknown snapshot part kind";
 		return -1;
 	}

@@ -52,6 +52,8 @@ enum stream_part {
 	STREAM_PART_MEMBERS = 3,
 	STREAM_PART_PRESENCE = 4,
 	STREAM_PART_MESSAGES = 5,
+	STREAM_PART_REVOKED = 6, /* token ids revoked and not expired */
+	STREAM_PART_MAX = STREAM_PART_REVOKED
 };
 
 /* Directions, for stream_msg_read(). */

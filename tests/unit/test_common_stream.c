@@ -238,7 +238,10 @@ test_refused(void **state)
 	const char *hello[] = {"t", "hello", "v", NULL, "vmin", NULL, "name",
 	    "x"};
 	uint64_t hu[4] = {0, 1, 2, 0};
+	const char *eph[] = {"t", "ephemeral", "team", "T1", "user", "U1",
+	    "json", "{}"};
 	uint64_t pu[4] = {0, 0, 9, 0};
+	uint64_t pu6[4] = {0, 0, 6, 0};
 	uint64_t fu[6] = {0, 3, 0, 0, 0, 0};
 
 	memset(longid, 'x', sizeof(longid) - 1);
@@ -258,6 +261,9 @@ test_refused(void **state)
 	    "revoke names no token and no user");
 	read_raw(revoke_user, 3, u, STREAM_ANY, 0, NULL);
 	read_raw(part, 4, pu, STREAM_ANY, -1, "unknown snapshot part kind");
+	/* the revoked part, and typing or presence from an edge */
+	read_raw(part, 4, pu6, STREAM_FROM_BACKEND, 0, NULL);
+	read_raw(eph, 4, u, STREAM_FROM_EDGE, 0, NULL);
 	read_raw(forward, 6, fu, STREAM_FROM_EDGE, 0, NULL);
 	read_raw(forward, 6, fu, STREAM_FROM_BACKEND, -1,
 	    "stream frame sent in the wrong direction");
