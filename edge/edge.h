@@ -7,9 +7,21 @@
  *   edge_event.c     events applied to the cache, and their audiences
  *   edge_boot.c      slim boot, lazy loading and autocomplete answers
  *
- * Nothing here does I/O: the daemon feeds frames in and sends the
- * strings these functions build.  Everything a team holds is reachable
- * from its struct edge_team and freed by edge_team_free().
+ * Nothing in those files does I/O: the daemon feeds frames in and sends
+ * the strings these functions build.  Everything a team holds is
+ * reachable from its struct edge_team and freed by edge_team_free().
+ *
+ * The daemon (second half of this header):
+ *
+ *   main.c           settings, start, stop, reload
+ *   edge_link.c      the TLS link to each shard's stream: hello,
+ *                    subscriptions, frames in, forwards out, backoff
+ *   edge_served.c    the teams served: subscription on first use,
+ *                    requests waiting for a snapshot, the replay ring,
+ *                    revocations, eviction of idle teams
+ *   edge_http.c      /api/ (answers from the cache, forwards), /healthz,
+ *                    /metrics, the web client's files
+ *   edge_rtm.c       the RTM WebSocket at /rtm
  */
 #ifndef PARLEY_EDGE_H
 #define PARLEY_EDGE_H
@@ -18,7 +30,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <ev.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 /*
  * Folding (edge_fold.c).
@@ -393,5 +407,248 @@ char *edge_api_conversations_list(const struct edge_team *,
 char *edge_api_conversations_members(const struct edge_team *,
     const struct edge_user *asker, const char *chan_id, const char *cursor,
     size_t limit, size_t *len);
+
+/* ------------------------------------------------------------------ */
+/*
+ * The daemon.  Everything runs on the loop thread.  One struct edge_srv
+ * per process holds the links (one per shard), the teams served and the
+ * client-facing servers.
+ */
+struct ev_loop;
+struct buf;
+struct conn;
+struct http_req;
+struct http_server;
+struct ws_server;
+struct ws_conn;
+struct static_root;
+struct token_keys;
+struct token_info;
+struct edge_srv;
+struct edge_link;
+struct edge_served;
+struct edge_rconn;
+
+/* What [edge] sets; see docs/configuration.md. */
+struct edge_config {
+	char *name;             /* in hello, for the backend's logs */
+	char *rtm_url;          /* public WebSocket URL rtm.connect hands out */
+	int ticket_ttl;         /* seconds */
+	double team_idle;       /* seconds without client or request: evict */
+	double load_timeout;    /* seconds a request waits for a snapshot */
+	double forward_timeout; /* seconds a forwarded call may take */
+	size_t replay_events;   /* events kept per team for RTM resume */
+	size_t recent;          /* recent messages kept per channel */
+	double keepalive;       /* link: silence before a keepalive */
+	double timeout;         /* link: silence from the backend: dead */
+	double backoff_min, backoff_max; /* link: reconnect delays */
+	size_t max_frame;       /* link: bytes of one frame from a backend */
+	size_t link_out_cap;    /* link: unsent bytes */
+	double heartbeat;       /* RTM: a silent client is dead */
+	size_t rtm_out_cap;
+	size_t rtm_max_message;
+	size_t rtm_sndbuf;
+	int rtm_max_conns;
+	size_t presence_max;
+};
+
+struct edge_stats {
+	uint64_t forwards;      /* calls forwarded */
+	uint64_t forward_fail;  /* answered 503 for want of a link */
+	uint64_t cached;        /* calls answered from the cache */
+	uint64_t evictions;     /* idle teams freed */
+	uint64_t snapshots;     /* snapshots loaded */
+	uint64_t resumes;       /* subscriptions resumed */
+	uint64_t gaps;          /* gaps repaired by a fresh snapshot */
+	uint64_t events;        /* events applied */
+	uint64_t deliveries;    /* RTM frames queued to clients */
+	uint64_t rtm_opened, rtm_refused, rtm_slow, rtm_dead, rtm_revoked;
+	uint64_t rtm_resume_ok, rtm_resume_failed;
+	uint64_t ephemeral_out; /* typing and presence sent to the backend */
+};
+
+/* A link's state. */
+enum edge_link_state {
+	EDGE_LINK_DOWN = 0,   /* waiting for the next try */
+	EDGE_LINK_CONNECTING, /* TCP, TLS, hello */
+	EDGE_LINK_UP,         /* hello received: subscriptions flow */
+};
+
+/*
+ * A forwarded Web API call waiting for its result.  done gets the
+ * answer (status, JSON body) or, when the link drops or the call times
+ * out, 503 and service_unavailable; exactly once.
+ */
+struct edge_fwd {
+	uint64_t id;
+	struct edge_link *link;
+	double deadline;
+	void (*done)(struct edge_fwd *f, int status, const char *body,
+	    size_t len, int retry_after);
+	void *arg;
+	struct edge_fwd *prev, *next;
+};
+
+/* One persisted event kept for RTM resume. */
+struct edge_ring_ent {
+	uint64_t seq;
+	struct buf *frame; /* the WebSocket frame with "seq" */
+	struct edge_audience aud;
+};
+
+/* Something waiting for a team's snapshot; err NULL when it is ready. */
+struct edge_wait {
+	void (*fn)(struct edge_served *ts, void *arg, const char *err);
+	void *arg;
+	struct edge_wait *next;
+};
+
+/* A team this edge serves. */
+struct edge_served {
+	struct edge_srv *srv;
+	struct edge_link *link;
+	struct edge_team *team;
+	int subscribed;   /* a subscribe is out on the link's connection */
+	int fresh_out;    /* a fresh subscribe is out: snapshot coming */
+	int failed;       /* the backend does not know the team */
+	const char *reset_reason; /* for the clients, at snapshot_end */
+	double last_used; /* ev_now of the last request or client */
+	double load_start; /* when the wait for a snapshot began, or 0 */
+	uint64_t gen;     /* counts snapshots: cached pointers die */
+	struct edge_wait *waits, **waits_tail;
+	struct edge_rconn *conns; /* RTM clients */
+	unsigned nconns;
+	struct edge_ring_ent *ring; /* a circle of replay_events entries */
+	size_t ring_head, ring_n;
+	uint64_t ring_base; /* every event after it is in the ring */
+	char **revoked;     /* token ids, sorted */
+	size_t nrevoked, revoked_cap;
+};
+
+struct edge_srv {
+	struct ev_loop *loop;
+	struct edge_config cfg;
+	struct token_keys *keys;
+	struct edge_link **links;
+	size_t nlinks;
+	struct edge_served **teams; /* sorted by team id */
+	size_t nteams, teams_cap;
+	struct http_server *http;
+	struct ws_server *ws;
+	struct static_root *web;
+	struct edge_rconn *rconns; /* every RTM client */
+	unsigned nrconns;
+	struct edge_stats stats;
+	ev_timer sweep;  /* eviction, load and forward timeouts, heartbeat */
+	int stopping;
+};
+
+/* Links (edge_link.c). */
+struct edge_link *edge_link_new(struct edge_srv *srv, const char *shard,
+    const char *host, unsigned port, SSL_CTX *tls, const char *server_name);
+void edge_link_free(struct edge_link *l);
+/* Starts connecting (now, or after the backoff when it failed). */
+void edge_link_start(struct edge_link *l);
+/* Replaces the TLS context and server name (SIGHUP). */
+void edge_link_set_tls(struct edge_link *l, SSL_CTX *tls,
+    const char *server_name);
+int edge_link_state(const struct edge_link *l);
+const char *edge_link_state_str(const struct edge_link *l);
+const char *edge_link_name(const struct edge_link *l);
+/* Times the link came up, and forwards waiting on it. */
+uint64_t edge_link_ups(const struct edge_link *l);
+unsigned edge_link_pending(const struct edge_link *l);
+/* Sends subscribe (from the team's epoch and seq, or fresh) / unsubscribe. */
+int edge_link_subscribe(struct edge_link *l, struct edge_served *ts,
+    int fresh);
+void edge_link_unsubscribe(struct edge_link *l, const char *team);
+/*
+ * Forwards a Web API call: args is a JSON object (not stolen), token
+ * the caller's token or NULL, team "" when unknown.  f is filled and
+ * owned by the caller until f->done runs.  Returns 0, or -1 when the
+ * link is not up (done is not called).
+ */
+int edge_link_forward(struct edge_link *l, struct edge_fwd *f,
+    const char *team, const char *method, const json_t *args,
+    const char *token);
+/* Forgets f (its client left); done will not be called. */
+void edge_link_forward_cancel(struct edge_fwd *f);
+/* Sends an ephemeral event of an edge client to the backend. */
+int edge_link_ephemeral(struct edge_link *l, const char *team,
+    const char *user, const char *json, size_t len);
+/* Fails forwards past their deadline (the sweep). */
+void edge_link_sweep(struct edge_link *l, double now);
+
+/* Teams served (edge_served.c). */
+/* The link serving team id (the team's shard), or NULL. */
+struct edge_link *edge_srv_link_for(struct edge_srv *srv, const char *team);
+/* The served team, created and subscribed when create is set. */
+struct edge_served *edge_served_get(struct edge_srv *srv, const char *team,
+    int create);
+/*
+ * Calls fn(ts, arg, NULL) once the team is ready (at once when it is),
+ * or fn(ts, arg, error) when it cannot be loaded: service_unavailable
+ * while its link is down or past load_timeout, team_not_found when the
+ * backend does not know it.
+ */
+void edge_served_wait(struct edge_served *ts,
+    void (*fn)(struct edge_served *, void *, const char *), void *arg);
+int edge_served_ready(const struct edge_served *ts);
+/* Whether token id was revoked (from the stream or the snapshot). */
+int edge_served_revoked(const struct edge_served *ts, const char *token_id);
+/* A frame of the stream for a team (edge_link.c calls this). */
+void edge_served_frame(struct edge_srv *srv, struct edge_link *l,
+    const struct stream_msg *m);
+/* The link came up: subscribe every team of l again. */
+void edge_served_link_up(struct edge_srv *srv, struct edge_link *l);
+/* The link went down: waiting requests fail, subscriptions are off. */
+void edge_served_link_down(struct edge_srv *srv, struct edge_link *l);
+/* Evicts idle teams and fails waits past load_timeout. */
+void edge_served_sweep(struct edge_srv *srv, double now);
+void edge_served_free_all(struct edge_srv *srv);
+/* Bytes held by every cached team (edge_team_memory), and their count. */
+size_t edge_served_memory(const struct edge_srv *srv, size_t *ready);
+
+/* The HTTP side (edge_http.c): the handler of the client listener. */
+void edge_http_handler(struct http_req *r, void *arg);
+/*
+ * The caller of a request: the token from the Authorization header, the
+ * "token" argument or the parley_token cookie, verified.  Returns 1 with
+ * *ti filled, 0 when there is none, or -1 with *err set.
+ */
+int edge_http_token(struct edge_srv *srv, struct http_req *r, json_t *args,
+    struct token_info *ti, char *tok, size_t toklen, const char **err);
+/*
+ * Whether the user behind a verified token may act on a ready team:
+ * NULL, or token_revoked, account_inactive or invalid_auth.
+ */
+const char *edge_auth_check(const struct edge_served *ts,
+    const struct token_info *ti, struct edge_user **user);
+
+/* RTM (edge_rtm.c). */
+struct ws_server *edge_rtm_server(struct edge_srv *srv);
+/* GET /rtm?ticket=...: checks the ticket, waits for the team, accepts. */
+void edge_rtm_upgrade(struct edge_srv *srv, struct http_req *req);
+/*
+ * A persisted event of ts (applied; aud says who sees it): fan it out to
+ * the team's clients and keep it in the ring.  Ephemeral events (seq 0)
+ * are fanned out only.
+ */
+void edge_rtm_event(struct edge_served *ts, uint64_t seq, const char *json,
+    size_t len, const struct edge_audience *aud);
+/*
+ * The team's history was replaced (a fresh snapshot after a gap, or a
+ * new epoch): every client gets resume_failed with reason.
+ */
+void edge_rtm_reset(struct edge_served *ts, const char *reason);
+/* Cuts the clients of token id (or of user when tok is NULL). */
+void edge_rtm_revoke(struct edge_served *ts, const char *token_id,
+    const char *user);
+/* Goodbye to every client (SIGTERM). */
+void edge_rtm_shutdown(struct edge_srv *srv);
+/* Heartbeat of every client (the sweep). */
+void edge_rtm_sweep(struct edge_srv *srv, double now);
+/* Empties the ring of ts (a snapshot, eviction). */
+void edge_ring_clear(struct edge_served *ts);
 
 #endif

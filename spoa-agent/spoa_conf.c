@@ -31,7 +31,8 @@ static const struct conf_key spoa_keys[] = {
 	    "/api/parley.signin",
 	    0, 64),
 	SPOA_KEY("boot_paths", CONF_LIST, boot_paths,
-	    "/api/rtm.connect /api/rtm.start /api/client.boot", 0, 64),
+	    "/api/rtm.connect /api/rtm.start /api/client.boot "
+	    "/api/parley.boot", 0, 64),
 	SPOA_KEY("team_rate", CONF_INT, team_rate, "50", 1, 1000000),
 	SPOA_KEY("team_burst", CONF_INT, team_burst, "100", 1, 1000000),
 	SPOA_KEY("global_rate", CONF_INT, global_rate, "2000", 1, 10000000),
