@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { connectRaw, makeTeam, RawClient, seqs, until } from
+import { connectRaw, makeTeam, RawClient, seqs, sleep, until } from
   './rtm-lib.mjs';
 import { makeCerts } from './stream-lib.mjs';
 import { Edge, closeRtm, nextEvent, rtmClient, startRtm, streamBackend,
@@ -29,9 +29,10 @@ describe('parley-edge', { timeout: 300000 }, () => {
   });
 
   after(async () => {
+    // each closer is bounded: a client of a killed edge may not answer
     for (const c of closers.reverse()) {
       try {
-        await c();
+        await Promise.race([c(), sleep(3000)]);
       } catch { /* already gone */ }
     }
     await e1?.stop();
@@ -45,9 +46,7 @@ describe('parley-edge', { timeout: 300000 }, () => {
     const annRtm = rtmClient(e1, t.users.ann.token);
     const bobRtm = rtmClient(b, t.users.bob.token);
     await startRtm(annRtm);
-    closers.push(() => closeRtm(annRtm));
     await startRtm(bobRtm);
-    closers.push(() => closeRtm(bobRtm));
 
     // a post through the edge reaches the backend's client and the
     // edge's own
@@ -76,6 +75,9 @@ describe('parley-edge', { timeout: 300000 }, () => {
     const ack = await annRtm.sendMessage('rtm on the edge', t.general);
     assert.equal(ack.ok, true);
     assert.equal((await rtmSeen).ts, ack.ts);
+    // closed here: the SDK throws when its server is killed later
+    await closeRtm(annRtm);
+    await closeRtm(bobRtm);
   });
 
   test('lazy loading answers as the backend does', async () => {
@@ -197,4 +199,180 @@ describe('parley-edge', { timeout: 300000 }, () => {
     // nothing but a TLS alert came back, never a stream frame
     assert.ok(got.length === 0 || got[0] === 0x15);
   });
+
+  // The texts of the message events a raw client got, in order.
+  function texts(c) {
+    return c.msgs.filter((m) => m.type === 'message' && m.seq)
+      .map((m) => m.text);
+  }
+
+  function assertIncreasing(list) {
+    for (let i = 1; i < list.length; i++)
+      assert.ok(list[i] > list[i - 1],
+        `seq ${list[i]} after ${list[i - 1]}: a repeat or a disorder`);
+  }
+
+  test('a backend SIGKILLed and restarted: the edge resumes, its clients ' +
+    'miss nothing and see nothing twice', async () => {
+    const c = await connectRaw(e1, t.users.ann.token);
+    closers.push(() => c.close());
+    const bob = webClient(b, t.users.bob.token);
+    for (const n of [1, 2, 3])
+      await bob.chat.postMessage({ channel: t.general, text: `k${n}` });
+    await c.waitFor((m) => m.text === 'k3', 10000, 'k3');
+
+    await b.kill9();
+    await until(async () => (await e1.health()).links.s1.state !== 'up',
+      15000, 'the link to go down');
+    // the cache still answers; what needs the backend fails at once
+    const u = await e1.api('users.info', t.users.ann.token,
+      { user: t.users.bob.id });
+    assert.equal(u.ok, true);
+    const w = await e1.call('chat.postMessage', t.users.ann.token,
+      { channel: t.general, text: 'nowhere' });
+    assert.equal(w.status, 503);
+    assert.equal(w.body.error, 'service_unavailable');
+
+    await b.start();
+    await until(async () => (await e1.health()).links.s1.state === 'up',
+      15000, 'the link to come back');
+    const bob2 = webClient(b, t.users.bob.token);
+    for (const n of [4, 5, 6])
+      await bob2.chat.postMessage({ channel: t.general, text: `k${n}` });
+    await c.waitFor((m) => m.text === 'k6', 15000, 'k6');
+    assertIncreasing(seqs(c));
+    const ks = texts(c).filter((x) => /^k\d$/.test(x));
+    assert.deepEqual(ks, ['k1', 'k2', 'k3', 'k4', 'k5', 'k6']);
+    assert.ok(!c.closed, 'the client stayed connected');
+    const m = await e1.metrics();
+    assert.ok(m.parley_edge_resumes_total >= 1, 'resumed, no snapshot');
+  });
+
+  test('an edge killed: its clients resume on the other edge without ' +
+    'loss or repeat', async () => {
+    // e2 serves the team already (an RTM client of it is there)
+    const keep = await connectRaw(e2, t.users.bob.token);
+    closers.push(() => keep.close());
+    const c1 = await connectRaw(e1, t.users.cy.token);
+    const hello = c1.msgs.find((m) => m.type === 'hello');
+    const bob = webClient(b, t.users.bob.token);
+    await bob.chat.postMessage({ channel: t.general, text: 'r1' });
+    await c1.waitFor((m) => m.text === 'r1', 10000, 'r1');
+
+    await e1.kill9();
+    await c1.waitClosed(10000);
+    for (const n of [2, 3, 4])
+      await bob.chat.postMessage({ channel: t.general, text: `r${n}` });
+
+    const last = Math.max(...seqs(c1));
+    const c2 = await connectRaw(e2, t.users.cy.token, {
+      parley_epoch: hello.epoch, parley_seq: String(last) });
+    closers.push(() => c2.close());
+    await c2.waitFor((m) => m.text === 'r4', 10000, 'the replay');
+    await bob.chat.postMessage({ channel: t.general, text: 'r5' });
+    await c2.waitFor((m) => m.text === 'r5', 10000, 'r5 live');
+    assert.equal(c2.msgs.find((m) => m.type === 'resume_failed'), undefined);
+    const all = [...seqs(c1), ...seqs(c2)];
+    assertIncreasing(all);
+    const rs = [...texts(c1), ...texts(c2)].filter((x) => /^r\d$/.test(x));
+    assert.deepEqual(rs, ['r1', 'r2', 'r3', 'r4', 'r5']);
+  });
+
+  test('revoked tokens and deactivated users are cut at the edge',
+    async () => {
+      // a token revoked while the edge serves the team
+      const { token, token_id } = await b.admin.op({ op: 'token.mint',
+        user: t.users.eve.id });
+      assert.equal((await e2.api('auth.test', token)).ok, true);
+      const ce = await connectRaw(e2, token);
+      closers.push(() => ce.close());
+      await b.admin.op({ op: 'token.revoke', token_id });
+      const bye = await ce.waitFor((m) => m.type === 'goodbye', 10000,
+        'goodbye');
+      assert.equal(bye.reason, 'token_revoked');
+      assert.equal((await ce.waitClosed(10000)).code, 4001);
+      assert.equal((await e2.api('auth.test', token)).error,
+        'token_revoked');
+      assert.equal((await e2.api('users.list', token)).error,
+        'token_revoked');
+      // eve's other token still works
+      assert.equal((await e2.api('auth.test', t.users.eve.token)).ok, true);
+
+      // a deactivated user
+      const cd = await connectRaw(e2, t.users.dee.token);
+      closers.push(() => cd.close());
+      await b.admin.op({ op: 'user.deactivate', user: t.users.dee.id });
+      const bye2 = await cd.waitFor((m) => m.type === 'goodbye', 10000,
+        'goodbye');
+      assert.equal(bye2.reason, 'account_inactive');
+      await cd.waitClosed(10000);
+      const r = await e2.api('users.info', t.users.dee.token,
+        { user: t.users.ann.id });
+      assert.ok(['account_inactive', 'token_revoked'].includes(r.error),
+        r.error);
+      const up = await e2.call('rtm.connect', t.users.dee.token);
+      assert.equal(up.body.ok, false);
+
+      // a token revoked before any edge subscribed to its team
+      const t2 = await makeTeam(b, 'latecomers', ['fay', 'gus']);
+      const old = await b.admin.op({ op: 'token.mint', user: t2.users.fay.id });
+      await b.admin.op({ op: 'token.revoke', token_id: old.token_id });
+      assert.equal((await e2.api('auth.test', old.token)).error,
+        'token_revoked');
+      assert.equal((await e2.api('parley.boot', t2.users.fay.token)).ok, true);
+      // and a ticket of the revoked token is refused too
+      const tk = b.ticket(t2.team, t2.users.fay.id, old.token_id,
+        Math.floor(Date.now() / 1000) + 60);
+      const raw = new RawClient(`${e2.url.replace('http', 'ws')}/rtm?` +
+        `ticket=${tk}`);
+      await assert.rejects(raw.opened, (e) => e.status === 401);
+      raw.close();
+    });
+
+  test('typing and presence of edge clients reach the backend', async () => {
+    const ann = await connectRaw(e2, t.users.ann.token);
+    closers.push(() => ann.close());
+    const bob = await connectRaw(b, t.users.bob.token);
+    closers.push(() => bob.close());
+    await bob.reply({ type: 'ping' });
+    bob.send({ type: 'presence_sub', ids: [t.users.eve.id] });
+    await bob.waitFor((m) => m.type === 'presence_change' &&
+      (m.users ?? []).includes(t.users.eve.id), 10000, 'the batch');
+    const eve = await connectRaw(e2, t.users.eve.token);
+    closers.push(() => eve.close());
+    await bob.waitFor((m) => m.type === 'presence_change' &&
+      m.user === t.users.eve.id && m.presence === 'active', 10000,
+    'eve active');
+    ann.send({ type: 'typing', channel: t.general });
+    const ty = await bob.waitFor((m) => m.type === 'user_typing', 10000,
+      'typing from the edge');
+    assert.equal(ty.user, t.users.ann.id);
+    eve.close();
+    await bob.waitFor((m) => m.type === 'presence_change' &&
+      m.user === t.users.eve.id && m.presence === 'away', 10000,
+    'eve away');
+  });
+
+  test('a message names its users before a slim client sees it',
+    async () => {
+      const t3 = await makeTeam(b, 'namers', ['hal', 'ida', 'jon']);
+      const c = await connectRaw(e2, t3.users.hal.token);
+      closers.push(() => c.close());
+      await webClient(b, t3.users.ida.token).chat.postMessage({
+        channel: t3.general, text: `hi <@${t3.users.jon.id}>` });
+      await c.waitFor((m) => m.type === 'message', 10000, 'the message');
+      const i = c.msgs.findIndex((m) => m.type === 'message');
+      const before = c.msgs.slice(0, i).filter((m) =>
+        m.type === 'user_change').map((m) => m.user.id).sort();
+      assert.deepEqual(before, [t3.users.ida.id, t3.users.jon.id].sort());
+      const ida = c.msgs.slice(0, i).find((m) => m.type === 'user_change' &&
+        m.user.id === t3.users.ida.id);
+      assert.equal(ida.user.name, 'ida');
+      // the next message of the same people names nobody again
+      await webClient(b, t3.users.ida.token).chat.postMessage({
+        channel: t3.general, text: `again <@${t3.users.jon.id}>` });
+      await c.waitFor((m) => m.text?.startsWith('again'), 10000, 'again');
+      assert.equal(c.msgs.filter((m) => m.type === 'user_change').length,
+        2);
+    });
 });
