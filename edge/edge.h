@@ -424,6 +424,7 @@ struct ws_conn;
 struct static_root;
 struct token_keys;
 struct token_info;
+struct shard_map;
 struct edge_srv;
 struct edge_link;
 struct edge_served;
@@ -529,7 +530,8 @@ struct edge_srv {
 	struct ev_loop *loop;
 	struct edge_config cfg;
 	struct token_keys *keys;
-	struct edge_link **links;
+	struct shard_map *shards;   /* common/shard.h */
+	struct edge_link **links;   /* one per shard with a stream */
 	size_t nlinks;
 	struct edge_served **teams; /* sorted by team id */
 	size_t nteams, teams_cap;
@@ -582,6 +584,12 @@ void edge_link_sweep(struct edge_link *l, double now);
 /* Teams served (edge_served.c). */
 /* The link serving team id (the team's shard), or NULL. */
 struct edge_link *edge_srv_link_for(struct edge_srv *srv, const char *team);
+/*
+ * The link of the team a domain names (sign-in): the team map's, else
+ * the first shard's, which answers for a team it does not know.
+ */
+struct edge_link *edge_srv_link_domain(struct edge_srv *srv,
+    const char *domain);
 /* The served team, created and subscribed when create is set. */
 struct edge_served *edge_served_get(struct edge_srv *srv, const char *team,
     int create);

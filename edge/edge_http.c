@@ -505,8 +505,7 @@ edge_call_forward(struct edge_call *c)
 		}
 		l = edge_srv_link_for(srv, c->ti.team);
 	} else {
-		/* XXX: the team by domain needs the shard map's lookup */
-		l = edge_srv_link_for(srv, "");
+		l = edge_srv_link_domain(srv, edge_arg_str(c, "team"));
 	}
 	json_object_del(c->args, "token");
 	c->fwd.done = edge_call_forwarded;

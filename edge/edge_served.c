@@ -24,6 +24,7 @@
 #include "edge.h"
 #include "json.h"
 #include "log.h"
+#include "shard.h"
 #include "stream.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -31,8 +32,23 @@
 struct edge_link *
 edge_srv_link_for(struct edge_srv *srv, const char *team)
 {
-	/* XXX: one shard only until the shard map (common/shard) lands */
-	(void)team;
+	const struct shard *sh = shard_for_team(srv->shards, team);
+	size_t i;
+
+	for (i = 0; sh != NULL && i < srv->nlinks; i++)
+		if (strcmp(edge_link_name(srv->links[i]), sh->name) == 0)
+			return srv->links[i];
+	return NULL;
+}
+
+struct edge_link *
+edge_srv_link_domain(struct edge_srv *srv, const char *domain)
+{
+	const char *team = domain != NULL ?
+	    shard_team_by_domain(srv->shards, domain) : NULL;
+
+	if (team != NULL)
+		return edge_srv_link_for(srv, team);
 	return srv->nlinks > 0 ? srv->links[0] : NULL;
 }
 

@@ -4,8 +4,9 @@
  * One libev loop serves clients over HTTP (the Web API, answered from
  * the cache or forwarded, /healthz, /metrics, the web client's files)
  * and the RTM WebSocket at /rtm, and keeps one TLS link to each shard's
- * stream.  Settings: the [edge], [tokens] and [shard NAME] sections of
- * parley.conf (docs/configuration.md).
+ * stream.  Settings: the [edge] and [tokens] sections of parley.conf, and
+ * the shard map of [shard NAME] and [shards] (common/shard.h,
+ * docs/configuration.md).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "shard.h"
 #include "static.h"
 #include "tls.h"
 #include "token.h"
@@ -26,13 +28,6 @@
 #include "xmalloc.h"
 
 #include "edge.h"
-
-/* A [shard NAME] section: where the shard's stream listens. */
-struct edge_shard_conf {
-	char *name;
-	struct conf_addr http;
-	struct conf_addr stream;
-};
 
 struct edge_settings {
 	char *name;
@@ -65,11 +60,9 @@ struct edge_settings {
 	int rtm_presence_max;
 	size_t rtm_sndbuf;
 	struct token_settings tokens;
-	struct conf_array shards;
 };
 
 #define ES(f) offsetof(struct edge_settings, f)
-#define SH(f) offsetof(struct edge_shard_conf, f)
 
 static const struct conf_key edge_keys[] = {
 	{ "name", CONF_STRING, ES(name), "edge", 0, 0, 0 },
@@ -122,27 +115,11 @@ static const struct conf_key edge_keys[] = {
 	{ NULL, 0, 0, NULL, 0, 0, 0 },
 };
 
-static const struct conf_key edge_shard_keys[] = {
-	{ "http", CONF_ADDRESS, SH(http), NULL, 0, 0, 0 },
-	{ "stream", CONF_ADDRESS, SH(stream), NULL, 0, 0, CONF_REQUIRED },
-	{ NULL, 0, 0, NULL, 0, 0, 0 },
-};
-
 static int
 edge_conf_check(void *arg, char *err, size_t errlen)
 {
 	struct edge_settings *s = arg;
 
-	if (s->shards.n == 0) {
-		snprintf(err, errlen, "no [shard NAME] section names a "
-		    "stream to connect to");
-		return -1;
-	}
-	/* XXX: placement over several shards needs common/shard */
-	if (s->shards.n > 1) {
-		snprintf(err, errlen, "one [shard] section is supported");
-		return -1;
-	}
 	if (s->backoff_max_ms < s->backoff_min_ms) {
 		snprintf(err, errlen, "stream_backoff_max is below "
 		    "stream_backoff_min");
@@ -154,8 +131,6 @@ edge_conf_check(void *arg, char *err, size_t errlen)
 static const struct conf_section edge_sections[] = {
 	{ "edge", edge_keys, 0, false, 0, 0, 1 },
 	{ "tokens", token_conf_keys, ES(tokens), false, 0, 0, 1 },
-	{ "shard", edge_shard_keys, ES(shards), true,
-	    sizeof(struct edge_shard_conf), SH(name), 0 },
 	{ NULL, NULL, 0, false, 0, 0, 0 },
 };
 
@@ -220,12 +195,41 @@ edge_config_from(const struct edge_settings *s, struct edge_config *c)
 	c->presence_max = (size_t)s->rtm_presence_max;
 }
 
+/*
+ * The shard map of parley.conf; an edge needs at least one shard whose
+ * stream it can reach.  Returns the map, or NULL after logging why.
+ */
+static struct shard_map *
+edge_shards_load(void)
+{
+	struct shard_map *map;
+	char err[CONF_ERRLEN];
+	size_t i, streams = 0;
+
+	map = shard_map_load(daemon_conf_path(), 0, err, sizeof(err));
+	if (map == NULL) {
+		log_warnx("shards: %s", err);
+		return NULL;
+	}
+	for (i = 0; i < shard_map_count(map); i++)
+		if (shard_map_get(map, i)->stream != NULL)
+			streams++;
+	if (streams == 0) {
+		log_warnx("shards: no [shard NAME] section has a stream "
+		    "address for the edge to connect to");
+		shard_map_free(map);
+		return NULL;
+	}
+	return map;
+}
+
 /* -t: the key file and the certificates must load as at start. */
 static int
 edge_check(const void *arg_settings, void *arg)
 {
 	const struct edge_settings *s = arg_settings;
 	struct token_keys *keys;
+	struct shard_map *map;
 	struct tls_settings ts;
 	char err[CONF_ERRLEN];
 	SSL_CTX *ctx;
@@ -236,6 +240,9 @@ edge_check(const void *arg_settings, void *arg)
 		return -1;
 	}
 	token_keys_free(keys);
+	if ((map = edge_shards_load()) == NULL)
+		return -1;
+	shard_map_free(map);
 	edge_tls_settings(s, &ts);
 	ctx = tls_client_ctx_new(&ts, err, sizeof(err));
 	if (ctx == NULL) {
@@ -276,7 +283,7 @@ static int
 edge_start(struct ev_loop *loop, void *arg_settings, void *arg)
 {
 	struct edge_settings *s = arg_settings;
-	struct edge_shard_conf *sh;
+	const struct shard *sh;
 	struct tls_settings ts;
 	struct http_limits hl;
 	char err[CONF_ERRLEN], port[8], addr[300];
@@ -318,13 +325,17 @@ edge_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	log_info("edge %s: web api on %s, rtm_url %s", s->name,
 	    conf_addr_str(&s->listen, addr, sizeof(addr)), srv.cfg.rtm_url);
 
-	srv.nlinks = s->shards.n;
-	srv.links = xcalloc(srv.nlinks, sizeof(*srv.links));
-	for (i = 0; i < s->shards.n; i++) {
-		sh = CONF_ARRAY_AT(&s->shards, struct edge_shard_conf, i);
-		srv.links[i] = edge_link_new(&srv, sh->name, sh->stream.host,
-		    sh->stream.port, edge_tls, s->stream_tls_server_name);
-		edge_link_start(srv.links[i]);
+	if ((srv.shards = edge_shards_load()) == NULL)
+		return -1;
+	srv.links = xcalloc(shard_map_count(srv.shards), sizeof(*srv.links));
+	for (i = 0; i < shard_map_count(srv.shards); i++) {
+		sh = shard_map_get(srv.shards, i);
+		if (sh->stream == NULL)
+			continue;
+		srv.links[srv.nlinks] = edge_link_new(&srv, sh->name,
+		    sh->stream_addr.host, sh->stream_addr.port, edge_tls,
+		    s->stream_tls_server_name);
+		edge_link_start(srv.links[srv.nlinks++]);
 	}
 	ev_init(&srv.sweep, edge_sweep_cb);
 	edge_sweep_arm(loop);
@@ -361,6 +372,25 @@ edge_stop(struct ev_loop *loop, void *arg)
 	ev_timer_start(loop, &edge_drain);
 }
 
+/* Whether a and b name the same shards with the same streams. */
+static int
+edge_shards_same(const struct shard_map *a, const struct shard_map *b)
+{
+	const struct shard *x, *y;
+	size_t i;
+
+	if (shard_map_count(a) != shard_map_count(b))
+		return 0;
+	for (i = 0; i < shard_map_count(a); i++) {
+		x = shard_map_get(a, i);
+		y = shard_map_byname(b, x->name);
+		if (y == NULL || (x->stream == NULL) != (y->stream == NULL) ||
+		    (x->stream != NULL && strcmp(x->stream, y->stream) != 0))
+			return 0;
+	}
+	return 1;
+}
+
 /*
  * SIGHUP: the key file, the link's certificates and the limits change at
  * once; the listening address and the shards need a restart, which is
@@ -372,6 +402,7 @@ edge_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
 	const struct edge_settings *o = old;
 	struct edge_settings *s = fresh;
 	struct token_keys *keys;
+	struct shard_map *map;
 	struct tls_settings ts;
 	char err[CONF_ERRLEN];
 	size_t i;
@@ -381,12 +412,23 @@ edge_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
 		log_warnx("reload: keys: %s", err);
 		return -1;
 	}
+	if ((map = edge_shards_load()) == NULL) {
+		token_keys_free(keys);
+		return -1;
+	}
 	edge_tls_settings(s, &ts);
 	if (tls_reload(&edge_tls, TLS_CLIENT, &ts, err, sizeof(err)) == -1) {
 		log_warnx("reload: stream: %s", err);
 		token_keys_free(keys);
+		shard_map_free(map);
 		return -1;
 	}
+	/* new teams are placed by the new map; the links stay */
+	if (!edge_shards_same(srv.shards, map))
+		log_warnx("reload: shards added, removed or moved take effect "
+		    "at the next start");
+	shard_map_free(srv.shards);
+	srv.shards = map;
 	token_keys_free(srv.keys);
 	srv.keys = keys;
 	for (i = 0; i < srv.nlinks; i++)
@@ -395,11 +437,10 @@ edge_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
 	edge_config_from(s, &srv.cfg);
 	edge_sweep_arm(loop);
 	if (o->listen.port != s->listen.port ||
-	    strcmp(o->listen.host, s->listen.host) != 0 ||
-	    o->shards.n != s->shards.n)
-		log_warnx("reload: listen and the shards take effect at the "
-		    "next start");
-	log_info("reload: keys, certificates and limits in effect");
+	    strcmp(o->listen.host, s->listen.host) != 0)
+		log_warnx("reload: listen takes effect at the next start");
+	log_info("reload: keys, certificates, the team map and limits in "
+	    "effect");
 	return 0;
 }
 
@@ -420,6 +461,8 @@ edge_cleanup(struct ev_loop *loop, void *arg)
 		ws_server_free(srv.ws);
 	srv.ws = NULL;
 	edge_served_free_all(&srv);
+	shard_map_free(srv.shards);
+	srv.shards = NULL;
 	if (srv.http != NULL)
 		http_server_free(srv.http);
 	srv.http = NULL;

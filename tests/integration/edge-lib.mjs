@@ -53,7 +53,8 @@ export class Edge {
       'stream_backoff_min = 50ms\nstream_backoff_max = 500ms\n' +
       `rtm_heartbeat = 30s\n${this.opts.extra ?? ''}\n` +
       `[tokens]\nkeys = ${path.join(this.b.dir, 'keys')}\n` +
-      `[shard s1]\nstream = 127.0.0.1:${this.b.streamPort}\n`;
+      `[shard s1]\nhttp = 127.0.0.1:${this.b.port}\n` +
+      `stream = 127.0.0.1:${this.b.streamPort}\n`;
   }
 
   // Starts the process; with waitLink, waits until its link is up.
