@@ -581,6 +581,16 @@ int edge_link_ephemeral(struct edge_link *l, const char *team,
 /* Fails forwards past their deadline (the sweep). */
 void edge_link_sweep(struct edge_link *l, double now);
 
+/*
+ * A link without a socket, for the fuzzer and tests: bytes given to
+ * edge_link_input() are handled as if the backend had sent them (hello
+ * first); what the edge would send is dropped.  edge_link_input()
+ * returns 0, or -1 once the link went down (a bad frame).
+ */
+struct edge_link *edge_link_test_new(struct edge_srv *srv,
+    const char *shard);
+int edge_link_input(struct edge_link *l, const void *p, size_t n);
+
 /* Teams served (edge_served.c). */
 /* The link serving team id (the team's shard), or NULL. */
 struct edge_link *edge_srv_link_for(struct edge_srv *srv, const char *team);

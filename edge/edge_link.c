@@ -272,7 +272,8 @@ edge_link_hello(struct edge_link *l, const struct stream_msg *m)
 		return -1;
 	}
 	l->state = EDGE_LINK_UP;
-	conn_timer(l->c, 0);
+	if (l->c != NULL)
+		conn_timer(l->c, 0);
 	l->backoff = l->srv->cfg.backoff_min;
 	l->ups++;
 	log_info("link %s: up to %s:%s (%.*s)", l->shard, l->host, l->port,
@@ -338,20 +339,20 @@ edge_link_frame(struct edge_link *l, const msgpack_object *o)
 		edge_served_frame(l->srv, l, &m);
 		break;
 	}
-	return l->c != NULL ? 0 : -1;
+	return l->state != EDGE_LINK_DOWN ? 0 : -1;
 }
 
 /* ---- the connection ---- */
 
+/* Decodes and handles n bytes; stops when the link goes down. */
 static void
-edge_link_on_read(struct conn *c, const unsigned char *p, size_t n)
+edge_link_feed(struct edge_link *l, const unsigned char *p, size_t n)
 {
-	struct edge_link *l = c->owner;
 	const msgpack_object *o;
 	ssize_t used;
 
 	l->last_rx = ev_now(l->srv->loop);
-	while (n > 0 && l->c == c) {
+	while (n > 0 && l->state != EDGE_LINK_DOWN) {
 		used = mpframe_decode(&l->dec, p, n, &o);
 		if (used == -1) {
 			log_warnx("link %s: %s", l->shard, l->dec.error);
@@ -363,6 +364,15 @@ edge_link_on_read(struct conn *c, const unsigned char *p, size_t n)
 		if (o != NULL && edge_link_frame(l, o) == -1)
 			return;
 	}
+}
+
+static void
+edge_link_on_read(struct conn *c, const unsigned char *p, size_t n)
+{
+	struct edge_link *l = c->owner;
+
+	if (l != NULL && l->c == c)
+		edge_link_feed(l, p, n);
 }
 
 static void
@@ -607,6 +617,26 @@ edge_link_free(struct edge_link *l)
 	free(l->host);
 	free(l->server_name);
 	free(l);
+}
+
+struct edge_link *
+edge_link_test_new(struct edge_srv *srv, const char *shard)
+{
+	struct edge_link *l = edge_link_new(srv, shard, "127.0.0.1", 0, NULL,
+	    NULL);
+
+	l->state = EDGE_LINK_CONNECTING;
+	mpframe_dec_init(&l->dec, srv->cfg.max_frame);
+	return l;
+}
+
+int
+edge_link_input(struct edge_link *l, const void *p, size_t n)
+{
+	if (l->state == EDGE_LINK_DOWN)
+		return -1;
+	edge_link_feed(l, p, n);
+	return l->state == EDGE_LINK_DOWN ? -1 : 0;
 }
 
 int
