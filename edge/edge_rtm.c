@@ -81,6 +81,8 @@ struct edge_rconn {
 	uint64_t resume_seq;
 	char **seen;         /* users whose object the client was sent */
 	size_t nseen, seen_cap;
+	char **subs;         /* presence_sub: the users watched, sorted */
+	size_t nsubs;
 	struct edge_rsend *sends;
 };
 
@@ -214,6 +216,53 @@ edge_rconn_seen_add(struct edge_rconn *c, const char *id)
 	    (c->nseen - at) * sizeof(*c->seen));
 	c->seen[at] = xstrdup(id);
 	c->nseen++;
+	return 0;
+}
+
+static int
+edge_idcmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether c asked for the presence of user id (presence_sub). */
+static int
+edge_rconn_watches(const struct edge_rconn *c, const char *id)
+{
+	return id != NULL && c->nsubs > 0 && bsearch(&id, c->subs, c->nsubs,
+	    sizeof(*c->subs), edge_idcmp) != NULL;
+}
+
+static void
+edge_rconn_subs_free(struct edge_rconn *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsubs; i++)
+		free(c->subs[i]);
+	free(c->subs);
+	c->subs = NULL;
+	c->nsubs = 0;
+}
+
+/*
+ * Whether a presence_change (single or batch form) concerns a user c
+ * watches: presence goes only to those who asked, as on the backend.
+ */
+static int
+edge_rconn_wants_presence(const struct edge_rconn *c, const json_t *ev)
+{
+	const json_t *users = json_object_get(ev, "users"), *v;
+	size_t i;
+
+	if (c->nsubs == 0)
+		return 0;
+	if (!json_is_array(users))
+		return edge_rconn_watches(c, json_get_str(ev, "user"));
+	json_array_foreach(users, i, v) {
+		if (edge_rconn_watches(c, json_string_value(v)))
+			return 1;
+	}
 	return 0;
 }
 
@@ -379,7 +428,14 @@ edge_rtm_event(struct edge_served *ts, uint64_t seq, const char *json,
 	if (ts->conns != NULL && aud->kind != EDGE_AUD_NONE) {
 		ev = json_loadb(json, len, 0, NULL);
 		type = json_get_str(ev, "type");
-		if (type != NULL && strcmp(type, "user_typing") == 0) {
+		if (type != NULL && strcmp(type, "presence_change") == 0) {
+			for (c = ts->conns; c != NULL; c = next) {
+				next = c->tnext;
+				if (edge_rconn_wants_presence(c, ev))
+					edge_rconn_deliver(c, frame, 0, aud,
+					    NULL, NULL);
+			}
+		} else if (type != NULL && strcmp(type, "user_typing") == 0) {
 			/* not to the one who types */
 			const char *who = json_get_str(ev, "user");
 
@@ -608,10 +664,28 @@ edge_rconn_presence_sub(struct edge_rconn *c, const json_t *ids)
 	json_t *active = json_array(), *away = json_array();
 	struct edge_user *u;
 	const json_t *v;
-	size_t i;
+	size_t i, n;
 
+	edge_rconn_subs_free(c);
+	if (json_array_size(ids) > 0)
+		c->subs = xcalloc(json_array_size(ids), sizeof(*c->subs));
 	json_array_foreach(ids, i, v) {
 		u = edge_team_user(c->ts->team, json_string_value(v));
+		if (u != NULL)
+			c->subs[c->nsubs++] = xstrdup(u->id);
+	}
+	if (c->nsubs > 1)
+		qsort(c->subs, c->nsubs, sizeof(*c->subs), edge_idcmp);
+	for (i = n = 0; i < c->nsubs; i++) {
+		if (n > 0 && strcmp(c->subs[n - 1], c->subs[i]) == 0) {
+			free(c->subs[i]);
+			continue;
+		}
+		c->subs[n++] = c->subs[i];
+	}
+	c->nsubs = n;
+	for (i = 0; i < c->nsubs; i++) {
+		u = edge_team_user(c->ts->team, c->subs[i]);
 		if (u == NULL)
 			continue;
 		json_array_append_new(u->presence == EDGE_PRESENCE_ACTIVE ?
@@ -889,6 +963,7 @@ edge_rtm_on_close(struct ws_conn *wc, int code, void *arg)
 	for (i = 0; i < c->nseen; i++)
 		free(c->seen[i]);
 	free(c->seen);
+	edge_rconn_subs_free(c);
 	free(c);
 }
 

@@ -332,6 +332,9 @@ describe('parley-edge', { timeout: 300000 }, () => {
   test('typing and presence of edge clients reach the backend', async () => {
     const ann = await connectRaw(e2, t.users.ann.token);
     closers.push(() => ann.close());
+    ann.send({ type: 'presence_sub', ids: [t.users.cy.id] });
+    await ann.waitFor((m) => m.type === 'presence_change' &&
+      (m.users ?? []).includes(t.users.cy.id), 10000, 'the batch at the edge');
     const bob = await connectRaw(b, t.users.bob.token);
     closers.push(() => bob.close());
     await bob.reply({ type: 'ping' });
@@ -343,6 +346,14 @@ describe('parley-edge', { timeout: 300000 }, () => {
     await bob.waitFor((m) => m.type === 'presence_change' &&
       m.user === t.users.eve.id && m.presence === 'active', 10000,
     'eve active');
+    // an edge client hears of the users it asked for, and only them
+    const cyOnB = await connectRaw(b, t.users.cy.token);
+    closers.push(() => cyOnB.close());
+    await ann.waitFor((m) => m.type === 'presence_change' &&
+      m.user === t.users.cy.id && m.presence === 'active', 10000,
+    'cy active at the edge');
+    assert.equal(ann.msgs.find((m) => m.type === 'presence_change' &&
+      m.user === t.users.eve.id), undefined);
     ann.send({ type: 'typing', channel: t.general });
     const ty = await bob.waitFor((m) => m.type === 'user_typing', 10000,
       'typing from the edge');
