@@ -154,7 +154,8 @@ describe('parley-edge', { timeout: 300000 }, () => {
 
   test('one subscription and one snapshot for many clients booting at once',
     async () => {
-      const e3 = new Edge(b, certs, { name: 'e3' });
+      const e3 = new Edge(b, certs, { name: 'e3',
+        extra: 'team_idle = 1s' });
       await e3.start();
       closers.push(() => e3.stop());
       const boots = await Promise.all(Object.values(t.users).flatMap(
@@ -162,7 +163,26 @@ describe('parley-edge', { timeout: 300000 }, () => {
       assert.ok(boots.every((x) => x.ok));
       const m = await e3.metrics();
       assert.equal(m.parley_edge_snapshots_total, 1);
+      assert.ok(m['parley_edge_team_memory_bytes{team="' + t.team + '"}'] >
+        0);
+
+      // idle for team_idle: unsubscribed and freed; the next call loads
+      // it again
+      await until(async () => (await e3.metrics())
+        .parley_edge_evictions_total === 1, 15000, 'the eviction');
+      assert.equal((await e3.metrics()).parley_edge_teams, 0);
+      assert.equal((await e3.api('auth.test', t.users.ann.token)).ok, true);
+      assert.equal((await e3.metrics()).parley_edge_snapshots_total, 2);
     });
+
+  test('the token is read from the parley_token cookie too', async () => {
+    const r = await fetch(`${e1.url}/api/auth.test`, { method: 'POST',
+      headers: { Cookie: `theme=dark; parley_token=${t.users.cy.token}` },
+      signal: AbortSignal.timeout(10000) });
+    const body = await r.json();
+    assert.equal(body.ok, true);
+    assert.equal(body.user_id, t.users.cy.id);
+  });
 
   test('an edge with a certificate of another CA is refused', async () => {
     const bad = new Edge(b, certs, { name: 'bad', cert: 'other-client' });
