@@ -1033,6 +1033,7 @@ struct stream_config {
 	size_t replay_batch;    /* events read per catch-up step */
 	size_t snap_messages;   /* recent messages per channel in a snapshot */
 	size_t snap_part;       /* JSON bytes aimed at per snapshot part */
+	size_t snap_events;     /* events before its seq a snapshot carries */
 };
 
 struct stream_stats {

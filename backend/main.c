@@ -61,6 +61,7 @@ struct backend_settings {
 	size_t stream_out_cap;
 	size_t stream_max_frame;
 	int stream_snapshot_messages;
+	int stream_snapshot_events;
 	char *shard;
 	struct token_settings tokens;
 };
@@ -126,6 +127,8 @@ static const struct conf_key backend_keys[] = {
 	    16 << 20, 0 },
 	{ "stream_snapshot_messages", CONF_INT,
 	    BK(stream_snapshot_messages), "20", 0, 1000, 0 },
+	{ "stream_snapshot_events", CONF_INT, BK(stream_snapshot_events),
+	    "1000", 0, 100000, 0 },
 	/* the shard this process is (docs/operations.md) */
 	{ "shard", CONF_STRING, BK(shard), NULL, 0, 0, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, 0 },
@@ -213,6 +216,7 @@ backend_stream_config(const struct backend_settings *s,
 	sc->out_cap = s->stream_out_cap;
 	sc->max_frame = s->stream_max_frame;
 	sc->snap_messages = (size_t)s->stream_snapshot_messages;
+	sc->snap_events = (size_t)s->stream_snapshot_events;
 }
 
 /*

@@ -95,6 +95,7 @@ stream_config_default(struct stream_config *cfg)
 	cfg->replay_batch = 512;
 	cfg->snap_messages = 20;
 	cfg->snap_part = 1u << 20;
+	cfg->snap_events = 1000;
 }
 
 struct api_ctx *

@@ -8,6 +8,8 @@
  * each member's read marker), presence, then each channel's recent
  * messages, oldest first, and the ids of the team's revoked tokens.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,6 +185,55 @@ snap_revoked(struct snap *sn)
 	return snap_flush(sn);
 }
 
+struct snap_ev {
+	struct snap *sn;
+	int rc;
+};
+
+static int
+snap_event_cb(void *arg, uint64_t seq, uint64_t time_us, const char *json,
+    size_t len)
+{
+	struct snap_ev *e = arg;
+	char head[48];
+	int n;
+
+	n = snprintf(head, sizeof(head), "{\"seq\":%" PRIu64 ",\"event\":",
+	    seq);
+	snap_put(e->sn, e->sn->n == 0 ? "[" : ",", 1);
+	snap_put(e->sn, head, (size_t)n);
+	snap_put(e->sn, json, len);
+	snap_put(e->sn, "}", 1);
+	e->sn->n++;
+	if (e->sn->len >= stream_peer_config(e->sn->p)->snap_part &&
+	    snap_flush(e->sn) == -1) {
+		e->rc = -1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The last snap_events events up to seq, so that an edge that just
+ * subscribed can serve RTM resumes from before its snapshot (a client
+ * that comes from another edge).
+ */
+static int
+snap_events(struct snap *sn, uint64_t seq)
+{
+	size_t max = stream_peer_config(sn->p)->snap_events;
+	struct snap_ev e = { sn, 0 };
+
+	if (max == 0 || seq == 0)
+		return 0;
+	sn->kind = STREAM_PART_EVENTS;
+	store_txn_events(sn->txn, sn->team, seq > max ? seq - max : 0, max,
+	    snap_event_cb, &e);
+	if (e.rc == -1)
+		return -1;
+	return snap_flush(sn);
+}
+
 /* The team's channels, kept in chans for the later parts. */
 static int
 snap_channels(struct snap *sn, json_t *chans)
@@ -324,7 +375,8 @@ stream_snapshot(struct stream_peer *p, struct store_txn *txn, const char *team,
 			    snap_messages(&sn, chans) == 0) {
 				json_array_clear(sn.list);
 				json_array_extend(sn.list, users);
-				if (snap_revoked(&sn) == 0)
+				if (snap_revoked(&sn) == 0 &&
+				    snap_events(&sn, seq) == 0)
 					rc = 0;
 			}
 		}

@@ -53,7 +53,8 @@ enum stream_part {
 	STREAM_PART_PRESENCE = 4,
 	STREAM_PART_MESSAGES = 5,
 	STREAM_PART_REVOKED = 6, /* token ids revoked and not expired */
-	STREAM_PART_MAX = STREAM_PART_REVOKED
+	STREAM_PART_EVENTS = 7,  /* the events before the snapshot's seq */
+	STREAM_PART_MAX = STREAM_PART_EVENTS
 };
 
 /* Directions, for stream_msg_read(). */

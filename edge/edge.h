@@ -296,6 +296,15 @@ int edge_team_snapshot_end(struct edge_team *, const char **err);
  */
 int edge_team_apply(struct edge_team *, uint64_t seq, const char *json,
     size_t len, struct edge_audience *aud);
+/*
+ * Who may see persisted event json as the cache stands, without
+ * applying it: for the events a snapshot carries from before its seq
+ * (the replay ring of a team just loaded).  Returns EDGE_APPLY_OK, or
+ * EDGE_APPLY_BAD when the event is malformed or names a channel or user
+ * the cache does not hold (aud is then nobody).
+ */
+int edge_team_audience(struct edge_team *, const char *json, size_t len,
+    struct edge_audience *aud);
 /* Applies an ephemeral event (presence_change, user_typing). */
 int edge_team_apply_ephemeral(struct edge_team *, const char *json,
     size_t len, struct edge_audience *aud);
@@ -668,5 +677,14 @@ void edge_rtm_shutdown(struct edge_srv *srv);
 void edge_rtm_sweep(struct edge_srv *srv, double now);
 /* Empties the ring of ts (a snapshot, eviction). */
 void edge_ring_clear(struct edge_served *ts);
+/*
+ * Adds event seq of a snapshot's events part to the ring (their
+ * audience as the snapshot stands); edge_ring_loaded() at the end of
+ * the snapshot keeps them only when they run without a hole up to its
+ * seq, so that a resume from before the snapshot is exact or refused.
+ */
+void edge_ring_fill(struct edge_served *ts, uint64_t seq, const char *json,
+    size_t len);
+void edge_ring_loaded(struct edge_served *ts);
 
 #endif

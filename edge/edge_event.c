@@ -465,6 +465,79 @@ team_dispatch(struct edge_team *t, json_t *ev, struct edge_audience *a)
 	return team_aud_other(t, ev, type, a);
 }
 
+/* Whether type is one of the NULL-terminated list. */
+static int
+type_in(const char *type, const char *const *list)
+{
+	size_t i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (strcmp(type, list[i]) == 0)
+			return 1;
+	return 0;
+}
+
+int
+edge_team_audience(struct edge_team *t, const char *json, size_t len,
+    struct edge_audience *a)
+{
+	static const char *const chan_changes[] = {
+		"channel_created", "group_joined", "im_created",
+		"mpim_joined", "mpim_open", "channel_rename", "group_rename",
+		"channel_archive", "group_archive", "channel_unarchive",
+		"group_unarchive", "channel_deleted", "group_deleted", NULL,
+	};
+	static const char *const marks[] = {
+		"channel_marked", "group_marked", "im_marked", "mpim_marked",
+		NULL,
+	};
+	static const char *const teamwide[] = {
+		"user_change", "team_join", "team_rename",
+		"team_domain_change", NULL,
+	};
+	const char *type;
+	struct edge_channel *c;
+	json_t *ev;
+	char err[128];
+	int r = EDGE_APPLY_OK;
+
+	memset(a, 0, sizeof(*a));
+	ev = json_parse_strict(json, len, EDGE_EVENT_MAX, EVENT_JSON_DEPTH, err,
+	    sizeof(err));
+	if (ev == NULL || !json_is_object(ev) ||
+	    (type = json_get_str(ev, "type")) == NULL) {
+		json_decref(ev);
+		return EDGE_APPLY_BAD;
+	}
+	if (strcmp(type, "tombstone") == 0 ||
+	    strcmp(type, "tokens_revoked") == 0) {
+		/* nobody */
+	} else if (type_in(type, teamwide)) {
+		a->kind = EDGE_AUD_TEAM;
+	} else if (type_in(type, marks)) {
+		a->user = edge_team_user(t, json_get_str(ev, "user"));
+		a->kind = a->user != NULL ? EDGE_AUD_USER : EDGE_AUD_NONE;
+	} else if (type_in(type, chan_changes)) {
+		if ((c = edge_team_ev_chan(t, ev)) != NULL)
+			aud_chan(a, c);
+		else
+			r = EDGE_APPLY_BAD;
+	} else if (strcmp(type, "member_joined_channel") == 0 ||
+	    strcmp(type, "member_left_channel") == 0) {
+		if ((c = edge_team_ev_chan(t, ev)) != NULL) {
+			a->kind = EDGE_AUD_CHANNEL;
+			a->chan = c;
+			a->extra = edge_team_user(t, json_get_str(ev, "user"));
+		} else {
+			r = EDGE_APPLY_BAD;
+		}
+	} else {
+		r = team_aud_other(t, ev, type, a);
+	}
+	json_decref(ev);
+	return r;
+}
+
 int
 edge_team_apply(struct edge_team *t, uint64_t seq, const char *json,
     size_t len, struct edge_audience *aud)

@@ -364,6 +364,48 @@ edge_ring_push(struct edge_served *ts, uint64_t seq, struct buf *frame,
 	ts->ring_n++;
 }
 
+static struct buf *edge_event_frame(uint64_t seq, const char *json,
+    size_t len);
+
+/* The seq of the ring's newest entry (0 when empty). */
+static uint64_t
+edge_ring_last(const struct edge_served *ts)
+{
+	size_t cap = ts->srv->cfg.replay_events;
+
+	if (ts->ring_n == 0)
+		return 0;
+	return ts->ring[(ts->ring_head + ts->ring_n - 1) % cap].seq;
+}
+
+void
+edge_ring_fill(struct edge_served *ts, uint64_t seq, const char *json,
+    size_t len)
+{
+	struct edge_audience aud;
+	struct buf *frame;
+
+	if (ts->ring_n > 0 && seq != edge_ring_last(ts) + 1)
+		edge_ring_clear(ts);
+	if (ts->ring_n == 0)
+		ts->ring_base = seq - 1;
+	/* one nobody may see still keeps the ring without a hole */
+	if (edge_team_audience(ts->team, json, len, &aud) != EDGE_APPLY_OK)
+		aud.kind = EDGE_AUD_NONE;
+	frame = edge_event_frame(seq, json, len);
+	edge_ring_push(ts, seq, frame, &aud);
+	buf_unref(frame);
+}
+
+void
+edge_ring_loaded(struct edge_served *ts)
+{
+	if (ts->ring_n == 0 || edge_ring_last(ts) != ts->team->seq) {
+		edge_ring_clear(ts);
+		ts->ring_base = ts->team->seq;
+	}
+}
+
 /* The WebSocket frame of event seq: the JSON with "seq" put first. */
 static struct buf *
 edge_event_frame(uint64_t seq, const char *json, size_t len)

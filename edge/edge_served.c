@@ -252,6 +252,39 @@ edge_served_revoked_part(struct edge_served *ts, const char *json,
 	return 0;
 }
 
+/*
+ * The events part of a snapshot: [{"seq":N,"event":{...}},...], the
+ * events up to the snapshot's seq, into the replay ring.  Returns 0, or
+ * -1 when it is not that.
+ */
+static int
+edge_served_events_part(struct edge_served *ts, const char *json,
+    size_t len)
+{
+	json_t *a, *v, *ev;
+	json_int_t seq;
+	size_t i, n;
+	char *s;
+
+	a = json_parse_strict(json, len, EDGE_PART_MAX, 40, NULL, 0);
+	if (a == NULL || !json_is_array(a)) {
+		json_decref(a);
+		return -1;
+	}
+	json_array_foreach(a, i, v) {
+		seq = json_integer_value(json_object_get(v, "seq"));
+		ev = json_object_get(v, "event");
+		if (seq <= 0 || (uint64_t)seq > ts->team->seq ||
+		    !json_is_object(ev))
+			continue;
+		s = json_dump_compact(ev, &n);
+		edge_ring_fill(ts, (uint64_t)seq, s, n);
+		free(s);
+	}
+	json_decref(a);
+	return 0;
+}
+
 /* ---- frames ---- */
 
 static void
@@ -360,6 +393,13 @@ edge_served_frame(struct edge_srv *srv, struct edge_link *l,
 		r = edge_served_snapshot(ts, m, &err);
 		break;
 	case STREAM_SNAPSHOT_PART:
+		if (m->kind == STREAM_PART_EVENTS) {
+			r = edge_served_events_part(ts, m->json.p,
+			    m->json.len);
+			if (r == -1)
+				err = "events part is not an array of events";
+			break;
+		}
 		if (m->kind == STREAM_PART_REVOKED) {
 			r = edge_served_revoked_part(ts, m->json.p,
 			    m->json.len);
@@ -375,7 +415,7 @@ edge_served_frame(struct edge_srv *srv, struct edge_link *l,
 			break;
 		srv->stats.snapshots++;
 		ts->fresh_out = 0;
-		ts->ring_base = ts->team->seq;
+		edge_ring_loaded(ts);
 		log_info("team %s: snapshot of epoch %s at seq %" PRIu64
 		    " loaded", ts->team->id, ts->team->epoch, ts->team->seq);
 		if (ts->reset_reason != NULL) {

@@ -298,6 +298,38 @@ describe('parley-edge', { timeout: 300000 }, () => {
     assert.deepEqual(rs, ['r1', 'r2', 'r3', 'r4', 'r5']);
   });
 
+  test('a resume on an edge that did not serve the team yet: from the ' +
+    'events its snapshot carries', async () => {
+    const c1 = await connectRaw(e2, t.users.ann.token);
+    const hello = c1.msgs.find((m) => m.type === 'hello');
+    const bob = webClient(b, t.users.bob.token);
+    await bob.chat.postMessage({ channel: t.general, text: 'f1' });
+    await c1.waitFor((m) => m.text === 'f1', 10000, 'f1');
+    const last = Math.max(...seqs(c1));
+    c1.close();
+    for (const n of [2, 3])
+      await bob.chat.postMessage({ channel: t.general, text: `f${n}` });
+
+    const e4 = new Edge(b, certs, { name: 'e4' });
+    await e4.start();
+    closers.push(() => e4.stop());
+    const c2 = await connectRaw(e4, t.users.ann.token, {
+      parley_epoch: hello.epoch, parley_seq: String(last) });
+    closers.push(() => c2.close());
+    await c2.waitFor((m) => m.text === 'f3', 10000, 'the replay');
+    assert.equal(c2.msgs.find((m) => m.type === 'resume_failed'), undefined);
+    assertIncreasing([...seqs(c1), ...seqs(c2)]);
+    const fs2 = [...texts(c1), ...texts(c2)].filter((x) => /^f\d$/.test(x));
+    assert.deepEqual(fs2, ['f1', 'f2', 'f3']);
+    // a seq older than what the snapshot carried is refused, not skipped
+    const c3 = await connectRaw(e4, t.users.ann.token, {
+      parley_epoch: hello.epoch, parley_seq: '0' });
+    closers.push(() => c3.close());
+    const rf = await c3.waitFor((m) => m.type === 'resume_failed' ||
+      m.seq === 1, 10000, 'resume from 0');
+    assert.ok(rf.type === 'resume_failed' || rf.seq === 1);
+  });
+
   test('revoked tokens and deactivated users are cut at the edge',
     async () => {
       // a token revoked while the edge serves the team
