@@ -439,8 +439,8 @@ edge_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
 	if (o->listen.port != s->listen.port ||
 	    strcmp(o->listen.host, s->listen.host) != 0)
 		log_warnx("reload: listen takes effect at the next start");
-	log_info("reload: keys, certificates, the team map and limits in "
-	    "effect");
+	log_info("reload: keys, certificates and limits in effect, with the "
+	    "team map");
 	return 0;
 }
 

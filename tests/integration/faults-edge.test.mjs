@@ -88,7 +88,8 @@ test(title, { skip, timeout: 240000 }, async (ctx) => {
   const t = await makeTeam(b, 'edgefault', ['w0', 'w1', 'r0', 'r1']);
   relay = new Relay(b.streamPort);
   await relay.start();
-  edge = new Edge({ dir: b.dir, streamPort: relay.port }, certs);
+  edge = new Edge({ dir: b.dir, port: b.port, streamPort: relay.port },
+    certs);
   await edge.start();
 
   const listeners = ['r0', 'r1'].map((n) => new Listener(edge.url,

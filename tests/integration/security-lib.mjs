@@ -154,7 +154,8 @@ export class Stack {
       `rtm_url = ws://127.0.0.1:${this.frontPort}/rtm\n` +
       `web_root = ${this.web}\n\n` +
       `[tokens]\nkeys = ${this.keys}\n\n` +
-      `[shard s1]\nstream = 127.0.0.1:${this.streamPort}\n`);
+      `[shard s1]\nhttp = 127.0.0.1:${this.b.port}\n` +
+      `stream = 127.0.0.1:${this.streamPort}\n`);
     this.edge = this.spawnLogged('edge', path.join(bin, 'parley-edge'),
       ['-c', conf, '-v']);
     for (let i = 0; i < 400; i++) {
