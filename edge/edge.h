@@ -521,6 +521,7 @@ struct edge_served {
 	int subscribed;   /* a subscribe is out on the link's connection */
 	int fresh_out;    /* a fresh subscribe is out: snapshot coming */
 	int failed;       /* the backend does not know the team */
+	double failed_at; /* when it said so */
 	const char *reset_reason; /* for the clients, at snapshot_end */
 	double last_used; /* ev_now of the last request or client */
 	double load_start; /* when the wait for a snapshot began, or 0 */

@@ -29,6 +29,9 @@
 #include "util.h"
 #include "xmalloc.h"
 
+/* Seconds before a team the backend refused is asked for again. */
+#define EDGE_RETRY_FAILED 5.0
+
 struct edge_link *
 edge_srv_link_for(struct edge_srv *srv, const char *team)
 {
@@ -154,7 +157,8 @@ edge_served_wait(struct edge_served *ts,
 		fn(ts, arg, NULL);
 		return;
 	}
-	if (ts->failed) {
+	if (ts->failed && ev_now(ts->srv->loop) - ts->failed_at <
+	    EDGE_RETRY_FAILED) {
 		fn(ts, arg, "invalid_auth");
 		return;
 	}
@@ -166,6 +170,7 @@ edge_served_wait(struct edge_served *ts,
 		fn(ts, arg, "service_unavailable");
 		return;
 	}
+	ts->failed = 0;
 	w = xcalloc(1, sizeof(*w));
 	w->fn = fn;
 	w->arg = arg;
@@ -370,11 +375,19 @@ edge_served_frame(struct edge_srv *srv, struct edge_link *l,
 	}
 	switch (m->type) {
 	case STREAM_ERROR:
+		/*
+		 * The backend does not serve the team (unknown_team).  Its
+		 * clients are cut and requests refused; the team stays until
+		 * it is idle, and a request after a while asks again.
+		 */
 		log_info("team %s: the backend refused it: %.*s",
 		    ts->team->id, (int)m->code.len, m->code.p);
 		ts->failed = 1;
+		ts->failed_at = ev_now(srv->loop);
 		ts->subscribed = 0;
-		edge_served_drop(srv, ts);
+		ts->fresh_out = 0;
+		edge_rtm_revoke(ts, NULL, NULL);
+		edge_served_run_waits(ts, "invalid_auth");
 		return;
 	case STREAM_REVOKE:
 		if (m->token.p != NULL) {

@@ -5,6 +5,7 @@
 // SIGKILLed under an edge, an edge killed under its clients, and
 // revocations and deactivations cut at the edge.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -150,6 +151,15 @@ describe('parley-edge', { timeout: 300000 }, () => {
     assert.ok(m.parley_edge_forwards_total > 0);
     assert.ok(m.parley_edge_cached_total > 0);
     assert.equal(m.parley_edge_teams, 1);
+    // well signed, for a team the backend does not have
+    const [kid, hex] = fs.readFileSync(`${b.dir}/keys`, 'utf8').trim()
+      .split(/\s+/);
+    const body = `xoxp.${kid}.TGHOST00000.UGHOST00000.g1.0`;
+    const mac = crypto.createHmac('sha256', Buffer.from(hex, 'hex'))
+      .update(body).digest('base64url');
+    const g = await e1.api('auth.test', `${body}.${mac}`);
+    assert.equal(g.error, 'invalid_auth');
+    assert.equal((await e1.health()).http, 200);
   });
 
   test('one subscription and one snapshot for many clients booting at once',
