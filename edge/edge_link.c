@@ -63,7 +63,11 @@ static void edge_link_down(struct edge_link *l, const char *why);
 
 /* ---- sending ---- */
 
-/* Encodes m and queues it.  Returns 0, or -1 (the link is going down). */
+/*
+ * Encodes m and queues it.  Returns 0, or -1 when it was not sent: the
+ * link is not connected, m does not encode (logged), or the output is
+ * over its cap (the link is then taken down).
+ */
 static int
 edge_link_send(struct edge_link *l, const struct stream_msg *m)
 {
@@ -78,7 +82,7 @@ edge_link_send(struct edge_link *l, const struct stream_msg *m)
 		log_warnx("link %s: %s frame not sent: %s", l->shard,
 		    stream_type_name(m->type), err);
 		msgpack_sbuffer_destroy(&sb);
-		return 0;
+		return -1;
 	}
 	rc = conn_send_copy(l->c, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
@@ -140,6 +144,15 @@ edge_link_forward(struct edge_link *l, struct edge_fwd *f, const char *team,
 	m.args.p = a;
 	m.args.len = alen;
 	m.token = stream_str(token != NULL ? token : "");
+	/*
+	 * Sent first, linked after: a send that fails may take the link
+	 * down, which fails the forwards linked to it, and f must not be
+	 * among them (the caller answers it).
+	 */
+	rc = edge_link_send(l, &m);
+	free(a);
+	if (rc == -1)
+		return -1;
 	f->id = m.id;
 	f->link = l;
 	f->deadline = ev_now(l->srv->loop) + l->srv->cfg.forward_timeout;
@@ -149,15 +162,6 @@ edge_link_forward(struct edge_link *l, struct edge_fwd *f, const char *team,
 		l->fwds->prev = f;
 	l->fwds = f;
 	l->nfwds++;
-	rc = edge_link_send(l, &m);
-	free(a);
-	if (rc == -1 && f->link != NULL) {
-		/* not failed by the link going down: take it back */
-		edge_fwd_unlink(f);
-		return -1;
-	}
-	if (rc == -1 || f->link == NULL)
-		return -1;
 	l->srv->stats.forwards++;
 	return 0;
 }
