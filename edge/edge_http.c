@@ -7,7 +7,7 @@
  *                        conversations.list, conversations.members,
  *                        parley.autocomplete, rtm.connect; every other
  *                        method is forwarded to the team's shard
- *   GET  /healthz        200 while serving, with each link's state
+ *   GET  /healthz        200 while a link is up, with each link's state
  *   GET  /metrics        Prometheus text
  *   GET  /rtm            the RTM WebSocket (edge_rtm.c)
  *   GET  anything else   a file of web_root, when set
@@ -626,7 +626,8 @@ edge_health(struct edge_srv *srv, struct http_req *r)
 			up++;
 	}
 	(void)edge_served_memory(srv, &ready);
-	ok = !srv->stopping && (up > 0 || ready > 0);
+	/* cached reads alone are no service: writes need a shard */
+	ok = !srv->stopping && up > 0;
 	o = json_pack("{s:s,s:s,s:o,s:I,s:I,s:I}", "status", srv->stopping ?
 	    "stopping" : up == srv->nlinks ? "ok" : ok ? "degraded" :
 	    "unavailable", "name", srv->cfg.name, "links", links, "teams",
