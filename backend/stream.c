@@ -751,7 +751,8 @@ stream_ephemeral_in(struct stream_peer *p, const struct stream_msg *m)
 	} else {
 		why = "not typing or presence";
 	}
-	if (why == NULL && (txn = store_rd_begin(stream_peer_store(p))) != NULL) {
+	txn = why == NULL ? store_rd_begin(stream_peer_store(p)) : NULL;
+	if (txn != NULL) {
 		u = store_txn_user_get(txn, user);
 		if (u == NULL || json_get_str(u, "team_id") == NULL ||
 		    strcmp(json_get_str(u, "team_id"), team) != 0)
