@@ -7,7 +7,7 @@
  * is an ordinary event that clients and edges see at once.
  *
  * Protocol: one JSON object per line in, one per line out, in order.
- *   {"op":"team.create","name":..,"domain":..}      -> {"ok":true,"team_id"}
+ *   {"op":"team.create","name":..,"domain":..[,"id"]} -> {"ok":true,"team_id"}
  *   {"op":"user.create","team","name","real_name","email","password",
  *    "admin","owner"}                               -> {"ok":true,"user_id"}
  *   {"op":"users.create_many","team","prefix","count","password"}
@@ -28,6 +28,17 @@
  *   {"op":"backup","dir"}                           -> {"ok":true}
  *   {"op":"keys.reload"}                            -> {"ok":true,"kid"}
  *   {"op":"ping"}                    -> {"ok":true,"epoch","pid","keys"}
+ *   {"op":"team.pause","team","paused"}             -> {"ok":true}
+ *   {"op":"team.export","team","file"}              -> {"ok":true}
+ *   {"op":"team.import","file"}                     -> {"ok":true}
+ *   {"op":"shards.reload"}           -> {"ok":true,"shard","teams"}
+ * team.pause (paused true, the default, or false) makes the team's writes
+ * get 429 (api_team_pause) and answers once every write queued before it
+ * is committed, so that an export that follows holds every acknowledged
+ * write.  team.export writes the team (an id) as JSON lines to file (an
+ * absolute path that must not exist yet) on a worker thread; team.import
+ * imports such a file through the writer (docs/store.md).  shards.reload
+ * re-reads the shard map as SIGHUP does.
  * lookup takes a team id or domain and, optionally, a user id or name
  * and a channel id or name of that team.  backup writes a compacted
  * copy into dir (an absolute path; it must not hold a data.mdb yet) on
@@ -63,6 +74,8 @@
 struct admin {
 	struct ev_loop *loop;
 	struct api_ctx *api;
+	int (*shards_reload)(void *arg, char *err, size_t errlen);
+	void *shards_arg;
 	ev_io accept;
 	int fd;
 	char *path;
@@ -93,6 +106,7 @@ struct admin_req {
 	char hash[STORE_PWHASH_SIZE];
 	char token_id[TOKEN_ID_MAX + 1];
 	char token[TOKEN_MAX_LEN];
+	FILE *file;         /* team.import's input */
 };
 
 static void admin_conn_read(struct ev_loop *loop, ev_io *w, int revents);
@@ -200,7 +214,10 @@ op_team_create(struct store_txn *txn, struct admin_req *r)
 
 	if (rs(r, "name") == NULL || rs(r, "domain") == NULL)
 		return admin_fail(r, "invalid_arguments");
-	rc = store_op_team_create(txn, rs(r, "name"), rs(r, "domain"), id);
+	rc = store_op_team_create_id(txn, rs(r, "id"), rs(r, "name"),
+	    rs(r, "domain"), id);
+	if (rc == STORE_ERR_INVALID)
+		return admin_fail(r, "invalid_arguments");
 	if (rc == STORE_ERR_EXISTS)
 		return admin_fail(r, "domain_taken");
 	if (rc == STORE_OK)
@@ -431,6 +448,13 @@ op_token_revoke(struct store_txn *txn, struct admin_req *r)
 	return rc;
 }
 
+/* team.pause: nothing to write; its commit follows the earlier ones. */
+static int
+op_barrier(struct store_txn *txn, struct admin_req *r)
+{
+	return STORE_OK;
+}
+
 static int
 op_message_delete(struct store_txn *txn, struct admin_req *r)
 {
@@ -462,6 +486,7 @@ static const struct admin_op {
 	{ "token.mint", op_token_mint, 0 },
 	{ "token.revoke", op_token_revoke, 0 },
 	{ "message.delete", op_message_delete, 0 },
+	{ "team.pause", op_barrier, 0 },
 	{ NULL, NULL, 0 },
 };
 
@@ -631,6 +656,120 @@ admin_backup_done(void *arg)
 	admin_req_end(r);
 }
 
+static void
+admin_export_run(void *arg)
+{
+	struct admin_req *r = arg;
+	FILE *f;
+
+	/* "x": the file must not exist, so nothing is overwritten. */
+	if ((f = fopen(rs(r, "file"), "wx")) == NULL) {
+		snprintf(r->detail, sizeof(r->detail), "%s: %s",
+		    rs(r, "file"), strerror(errno));
+		r->err = "export_failed";
+		return;
+	}
+	if (store_export_team(api_ctx_store(r->api), rs(r, "team"), f,
+	    r->detail, sizeof(r->detail)) == -1)
+		r->err = "export_failed";
+	if (fclose(f) == EOF && r->err == NULL) {
+		snprintf(r->detail, sizeof(r->detail), "%s: %s",
+		    rs(r, "file"), strerror(errno));
+		r->err = "export_failed";
+	}
+}
+
+static void
+admin_export_done(void *arg)
+{
+	struct admin_req *r = arg;
+
+	if (r->err == NULL)
+		log_info("admin: team %s exported to %s", rs(r, "team"),
+		    rs(r, "file"));
+	else
+		log_warnx("admin: export of %s: %s", rs(r, "team"),
+		    r->detail);
+	admin_req_end(r);
+}
+
+static void
+admin_import_done(void *arg, int rc, const char *err)
+{
+	struct admin_req *r = arg;
+
+	fclose(r->file);
+	r->file = NULL;
+	if (rc != STORE_OK) {
+		r->err = "import_failed";
+		util_strlcpy(r->detail, err, sizeof(r->detail));
+		log_warnx("admin: import of %s: %s", rs(r, "file"), err);
+	} else {
+		log_info("admin: imported %s", rs(r, "file"));
+	}
+	admin_req_end(r);
+}
+
+/* The requests that are not a plain write; 1 if name was one of them. */
+static int
+admin_handle_shards(struct admin *a, struct admin_req *r, const char *name)
+{
+	const char *team = rs(r, "team"), *file = rs(r, "file");
+
+	if (strcmp(name, "team.pause") == 0) {
+		if (team == NULL || api_team_pause(a->api, team,
+		    json_get_bool(r->req, "paused", 1)) == -1) {
+			r->err = "invalid_arguments";
+			admin_req_end(r);
+			return 1;
+		}
+		admin_submit(r); /* answered after the writes before it */
+		return 1;
+	}
+	if (strcmp(name, "team.export") == 0) {
+		if (team == NULL || !store_id_valid(team, 'T') ||
+		    file == NULL || file[0] != '/') {
+			r->err = "invalid_arguments";
+			admin_req_end(r);
+			return 1;
+		}
+		api_work_submit(a->api, admin_export_run, admin_export_done,
+		    r);
+		return 1;
+	}
+	if (strcmp(name, "team.import") == 0) {
+		if (file == NULL || file[0] != '/' ||
+		    (r->file = fopen(file, "re")) == NULL) {
+			r->err = file == NULL || file[0] != '/' ?
+			    "invalid_arguments" : "import_failed";
+			if (file != NULL)
+				snprintf(r->detail, sizeof(r->detail),
+				    "%s: %s", file, strerror(errno));
+			admin_req_end(r);
+			return 1;
+		}
+		if (store_import_submit(api_ctx_store(a->api), r->file,
+		    admin_import_done, r) == -1) {
+			fclose(r->file);
+			r->file = NULL;
+			r->err = "service_unavailable";
+			admin_req_end(r);
+		}
+		return 1;
+	}
+	if (strcmp(name, "shards.reload") == 0) {
+		if (a->shards_reload == NULL ||
+		    a->shards_reload(a->shards_arg, r->detail,
+		    sizeof(r->detail)) == -1)
+			r->err = "shards_not_loaded";
+		else
+			r->res = json_pack("{s:b}", "reloaded", 1);
+		admin_req_end(r);
+		return 1;
+	}
+	return 0;
+}
+
 /* Starts one request line. */
 static void
 admin_handle(struct admin_conn *ac, const char *line, size_t len)
@@ -679,6 +818,8 @@ admin_handle(struct admin_conn *ac, const char *line, size_t len)
 		admin_req_end(r);
 		return;
 	}
+	if (admin_handle_shards(a, r, name))
+		return;
 	if (strcmp(name, "backup") == 0) {
 		if (rs(r, "dir") == NULL || rs(r, "dir")[0] != '/') {
 			r->err = "invalid_arguments";
@@ -844,6 +985,16 @@ admin_set_keys(struct admin *a, const char *keys_path)
 		return;
 	free(a->keys_path);
 	a->keys_path = xstrdup(keys_path);
+}
+
+void
+admin_set_shards_reload(struct admin *a,
+    int (*fn)(void *arg, char *err, size_t errlen), void *arg)
+{
+	if (a == NULL)
+		return;
+	a->shards_reload = fn;
+	a->shards_arg = arg;
 }
 
 void

@@ -27,6 +27,7 @@
 
 #include "log.h"
 #include "json.h"
+#include "shard.h"
 #include "token.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -61,6 +62,12 @@ struct api_ctx {
 	struct api_method_stats *stats;
 	uint64_t unknown;
 	unsigned inflight; /* calls made and not yet answered */
+
+	/* Shards (loop thread only): the map, this process, paused teams. */
+	const struct shard_map *shards;
+	const struct shard *me;
+	char (*paused)[STORE_ID_SIZE];
+	size_t npaused;
 
 	/* Workers: todo is taken by threads, done is drained by the loop. */
 	pthread_mutex_t mu;
@@ -376,6 +383,7 @@ api_ctx_free(struct api_ctx *ctx)
 	api_rate_free(ctx->rate);
 	token_keys_free(ctx->keys_own);
 	token_keys_free(ctx->keys_retired);
+	free(ctx->paused);
 	free(ctx->threads);
 	free(ctx->stats);
 	free(ctx);
@@ -716,6 +724,21 @@ api_call_start(struct api_call *c, const char *method, int is_get,
 			api_call_fail(c, "not_allowed_token_type");
 			return;
 		}
+		switch (api_team_where(ctx, ti.team)) {
+		case API_TEAM_ELSEWHERE:
+			log_info("api: %s from %s: team %s is on another "
+			    "shard", c->m->name, c->source, ti.team);
+			api_call_fail(c, "team_not_here");
+			return;
+		case API_TEAM_PAUSED:
+			if ((c->m->flags & API_F_WRITE) || c->m->apply != NULL) {
+				api_call_limited(c, API_PAUSE_RETRY);
+				return;
+			}
+			break;
+		default:
+			break;
+		}
 		if ((err = api_auth_check(c, &ti)) != NULL) {
 			api_call_fail(c, err);
 			return;
@@ -748,6 +771,54 @@ api_call_start(struct api_call *c, const char *method, int is_get,
 		api_call_read(c);
 		api_call_finish(c);
 	}
+}
+
+/* ---- shards ---- */
+
+void
+api_ctx_set_shards(struct api_ctx *ctx, const struct shard_map *map,
+    const struct shard *me)
+{
+	ctx->shards = map;
+	ctx->me = me;
+}
+
+enum api_team_where
+api_team_where(struct api_ctx *ctx, const char *team)
+{
+	size_t i;
+
+	if (ctx->me != NULL && shard_for_team(ctx->shards, team) != ctx->me)
+		return API_TEAM_ELSEWHERE;
+	for (i = 0; i < ctx->npaused; i++)
+		if (strcmp(ctx->paused[i], team) == 0)
+			return API_TEAM_PAUSED;
+	return API_TEAM_HERE;
+}
+
+int
+api_team_pause(struct api_ctx *ctx, const char *team, int paused)
+{
+	size_t i;
+
+	if (!store_id_valid(team, 'T'))
+		return -1;
+	for (i = 0; i < ctx->npaused; i++)
+		if (strcmp(ctx->paused[i], team) == 0)
+			break;
+	if (paused && i == ctx->npaused) {
+		ctx->paused = xreallocarray(ctx->paused, ctx->npaused + 1,
+		    sizeof(*ctx->paused));
+		util_strlcpy(ctx->paused[ctx->npaused++], team,
+		    STORE_ID_SIZE);
+		log_info("team %s paused: writes get 429 until resumed", team);
+	} else if (!paused && i < ctx->npaused) {
+		memmove(&ctx->paused[i], &ctx->paused[i + 1],
+		    (ctx->npaused - i - 1) * sizeof(*ctx->paused));
+		ctx->npaused--;
+		log_info("team %s resumed", team);
+	}
+	return 0;
 }
 
 /* ---- helpers for the method files ---- */

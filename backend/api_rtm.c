@@ -110,6 +110,7 @@ rtm_start(struct api_call *c, struct store_txn *txn)
 	struct api_boot b;
 	json_t *self, *team;
 	uint64_t oldest = 0, last = 0;
+	char epoch[STORE_EPOCH_SIZE];
 	int rc;
 
 	memset(&b, 0, sizeof(b));
@@ -133,6 +134,7 @@ rtm_start(struct api_call *c, struct store_txn *txn)
 		rc = store_txn_team_channels(txn, c->who.team, NULL,
 		    api_boot_chan, &b);
 	store_txn_seq_range(txn, c->who.team, &oldest, &last);
+	store_txn_team_epoch(txn, c->who.team, epoch);
 	c->result = json_pack("{s:{s:s,s:s,s:I,s:s},s:o,s:o,s:o,s:o,s:o,"
 	    "s:o,s:[],s:I,s:I,s:s}",
 	    "self", "id", c->who.user, "name", json_get_str(self, "name") ?
@@ -143,7 +145,7 @@ rtm_start(struct api_call *c, struct store_txn *txn)
 	    "team", team, "users", b.users, "channels", b.channels,
 	    "groups", b.groups, "ims", b.ims, "mpims", b.mpims, "bots",
 	    "cache_ts", (json_int_t)util_wall_sec(), "seq", (json_int_t)last,
-	    "epoch", store_epoch(api_ctx_store(c->ctx)));
+	    "epoch", epoch);
 	json_decref(self);
 	if (rc != STORE_OK)
 		return api_err(c, store_strerror(rc));

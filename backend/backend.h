@@ -102,6 +102,20 @@ void store_writer_stop(struct store *st);
 
 /* The store's epoch: 16 hex digits, changed whenever history is replaced. */
 const char *store_epoch(struct store *st);
+
+/*
+ * The epoch a team's event numbers belong to: its own when the team was
+ * moved in from another shard (the source's epoch for it, kept so that
+ * clients resume across the move), else the store's.  The txn form
+ * returns 1 for a team epoch, 0 for the store's; store_team_epoch()
+ * reads in its own transaction.  set refuses what is not 16 hex digits.
+ */
+int store_txn_team_epoch(struct store_txn *txn, const char *team,
+    char out[STORE_EPOCH_SIZE]);
+int store_txn_team_epoch_set(struct store_txn *txn, const char *team,
+    const char *epoch);
+void store_team_epoch(struct store *st, const char *team,
+    char out[STORE_EPOCH_SIZE]);
 /* Raises (or lowers) the map limit at run time; writes may resume. */
 void store_set_map_max(struct store *st, size_t map_max);
 /* 1 while the last write failed for want of room, else 0. */
@@ -361,6 +375,13 @@ int store_txn_password_get(struct store_txn *txn, const char *user,
 /* A team with its domain; id_out gets the new id. */
 int store_op_team_create(struct store_txn *txn, const char *name,
     const char *domain, char id_out[STORE_ID_SIZE]);
+/*
+ * The same with the id chosen by the caller (want: a valid team id not
+ * in use, else STORE_ERR_INVALID / STORE_ERR_EXISTS), so that parleyctl
+ * can place a new team on its shard before it exists.
+ */
+int store_op_team_create_id(struct store_txn *txn, const char *want,
+    const char *name, const char *domain, char id_out[STORE_ID_SIZE]);
 /* A user (team_join event); fields of extra (may be NULL) are merged in. */
 int store_op_user_create(struct store_txn *txn, const char *team,
     const char *name, const char *real_name, json_t *extra,
@@ -474,6 +495,14 @@ int store_restore(const char *data_dir, const char *from, char *err,
 int store_export_team(struct store *st, const char *team, FILE *out,
     char *err, size_t errlen);
 int store_import_team(struct store *st, FILE *in, char *err, size_t errlen);
+/*
+ * The same through the writer of a running store: in (a seekable file,
+ * kept open by the caller until done) is imported in one commit and
+ * done(arg, rc, err) runs with STORE_OK and "" or the reason.  Returns
+ * 0, or -1 (done is not called) when the writer is stopping.
+ */
+int store_import_submit(struct store *st, FILE *in,
+    void (*done)(void *arg, int rc, const char *err), void *arg);
 /* Parses one export line into txn (exposed for the fuzzer). */
 int store_import_line(struct store_txn *txn, const char *line, size_t len,
     char *err, size_t errlen);
@@ -628,6 +657,28 @@ struct api_call {
  * swapped with api_ctx_set_keys on reload), limits.  Starts the worker
  * threads.  Returns NULL after logging on failure.
  */
+/*
+ * Shards (docs/operations.md).  A team is served here, paused here (a
+ * move is copying it: writes get HTTP 429 with Retry-After
+ * API_PAUSE_RETRY seconds, reads go on) or elsewhere (the shard map
+ * places it on another shard: every call gets "team_not_here", RTM
+ * upgrades and stream subscriptions are refused).  Loop thread only.
+ * set_shards keeps map and me (NULL me: no shards, every team here);
+ * pause returns -1 for a bad team id.
+ */
+#define API_PAUSE_RETRY 1
+enum api_team_where {
+	API_TEAM_HERE,
+	API_TEAM_PAUSED,
+	API_TEAM_ELSEWHERE,
+};
+struct shard_map;
+struct shard;
+void api_ctx_set_shards(struct api_ctx *ctx, const struct shard_map *map,
+    const struct shard *me);
+enum api_team_where api_team_where(struct api_ctx *ctx, const char *team);
+int api_team_pause(struct api_ctx *ctx, const char *team, int paused);
+
 struct api_ctx *api_ctx_new(struct ev_loop *loop, struct store *st,
     const struct token_keys *keys, const struct api_limits *lim);
 void api_ctx_set_keys(struct api_ctx *ctx, const struct token_keys *keys);
@@ -765,6 +816,12 @@ struct admin *admin_new(struct ev_loop *loop, struct api_ctx *api,
     const char *path, const char *keys_path);
 /* The key file keys.reload and ping use from now on (SIGHUP). */
 void admin_set_keys(struct admin *a, const char *keys_path);
+/*
+ * What "shards.reload" calls: fn(arg, err, errlen) re-reads the shard
+ * map and returns 0, or -1 with the reason in err.
+ */
+void admin_set_shards_reload(struct admin *a,
+    int (*fn)(void *arg, char *err, size_t errlen), void *arg);
 void admin_free(struct admin *a);
 
 /*
@@ -871,6 +928,12 @@ void rtm_set_config(struct rtm *r, const struct rtm_config *cfg);
  * nothing new is accepted.
  */
 void rtm_shutdown(struct rtm *r);
+/*
+ * After a shard map change: says goodbye (1012 "team_moved") to every
+ * connection of a team that api_team_where() now places elsewhere, so
+ * that its clients reconnect to the team's new shard.
+ */
+void rtm_close_elsewhere(struct rtm *r);
 void rtm_free(struct rtm *r);
 void rtm_get_stats(struct rtm *r, struct rtm_stats *out);
 /* Prometheus text of the RTM counters (nothing when r is NULL). */
@@ -1072,6 +1135,12 @@ int stream_listen(struct stream_srv *s, const char *host, const char *port);
 void stream_set_config(struct stream_srv *s, const struct stream_config *cfg);
 /* Stops listening and closes every edge connection. */
 void stream_shutdown(struct stream_srv *s);
+/*
+ * After a shard map change: ends every subscription to a team that
+ * api_team_where() now places elsewhere with an error frame
+ * "team_not_here" naming the team; the edge subscribes at its new shard.
+ */
+void stream_close_elsewhere(struct stream_srv *s);
 void stream_free(struct stream_srv *s);
 void stream_get_stats(struct stream_srv *s, struct stream_stats *out);
 

@@ -314,6 +314,43 @@ backend_shard_load(const struct backend_settings *s,
 	return 0;
 }
 
+/*
+ * Puts map and me in use (owning map): the API, RTM and the stream see
+ * them at once, and the connections of teams now placed on another shard
+ * are told to go.
+ */
+static void
+backend_shards_apply(struct shard_map *map, const struct shard *me)
+{
+	struct shard_map *old = bk.shards;
+
+	bk.shards = map;
+	bk.me = me;
+	api_ctx_set_shards(bk.api, map, me);
+	shard_map_free(old);
+	rtm_close_elsewhere(bk.rtm);
+	stream_close_elsewhere(bk.stream);
+}
+
+/* admin "shards.reload": the map again, with the settings in use. */
+static int
+backend_shards_reload(void *arg, char *err, size_t errlen)
+{
+	const struct backend_settings *s = arg;
+	struct shard_map *map;
+	const struct shard *me;
+
+	if (backend_shard_load(s, &map, &me) == -1) {
+		snprintf(err, errlen, "the shard map does not load (see the "
+		    "backend's log)");
+		return -1;
+	}
+	backend_shards_apply(map, me);
+	log_info("admin: shard map reloaded, %zu teams listed",
+	    shard_map_team_count(map));
+	return 0;
+}
+
 /* -t: the key file must load as it would at start. */
 static int
 backend_check(const void *arg_settings, void *arg)
@@ -377,6 +414,7 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	bk.api = api_ctx_new(loop, bk.st, bk.keys, &lim);
 	if (bk.api == NULL)
 		return -1;
+	api_ctx_set_shards(bk.api, bk.shards, bk.me);
 
 	http_limits_default(&hl);
 	hl.max_body = s->max_body;
@@ -408,6 +446,7 @@ backend_start(struct ev_loop *loop, void *arg_settings, void *arg)
 	free(sock);
 	if (bk.admin == NULL)
 		return -1;
+	admin_set_shards_reload(bk.admin, backend_shards_reload, &settings);
 
 	if (s->web_root != NULL && s->web_root[0] != '\0') {
 		bk.web = static_root_open(s->web_root, err, sizeof(err));
@@ -481,9 +520,7 @@ backend_reload(struct ev_loop *loop, const void *old, void *fresh,
 		shard_map_free(map);
 		return -1;
 	}
-	shard_map_free(bk.shards);
-	bk.shards = map;
-	bk.me = me;
+	backend_shards_apply(map, me);
 	admin_set_keys(bk.admin, s->tokens.keys);
 	backend_limits(s, &lim);
 	api_ctx_set_limits(bk.api, &lim);
@@ -538,6 +575,7 @@ backend_cleanup(struct ev_loop *loop, void *arg)
 		store_close(bk.st);
 	token_keys_free(bk.keys);
 	shard_map_free(bk.shards);
+	bk.shards = NULL;
 }
 
 int

@@ -266,6 +266,16 @@ rtm_send_message(struct rtm *r, struct rtm_conn *c, const struct rtm_msg *m)
 	int idx, wait;
 
 	r->stats.sends++;
+	switch (api_team_where(r->api, c->who.team)) {
+	case API_TEAM_PAUSED:
+		rtm_send_error(c, m->id, RTM_E_API, "ratelimited");
+		return;
+	case API_TEAM_ELSEWHERE:
+		rtm_send_error(c, m->id, RTM_E_API, "team_not_here");
+		return;
+	default:
+		break;
+	}
 	if (lim->tier_per_min[API_TIER_POST] > 0) {
 		snprintf(key, sizeof(key), "t%d/%s", API_TIER_POST,
 		    c->who.token_id);
@@ -542,6 +552,23 @@ rtm_shutdown(struct rtm *r)
 }
 
 void
+rtm_close_elsewhere(struct rtm *r)
+{
+	struct rtm_conn *c;
+
+	if (r == NULL)
+		return;
+	for (c = r->all; c != NULL; c = c->anext) {
+		if (c->closing || api_team_where(r->api, c->who.team) !=
+		    API_TEAM_ELSEWHERE)
+			continue;
+		log_info("rtm: closing %s of %s: team %s moved to another "
+		    "shard", ws_peer(c->ws), c->who.user, c->who.team);
+		rtm_conn_goodbye(c, 1012, "team_moved");
+	}
+}
+
+void
 rtm_free(struct rtm *r)
 {
 	if (r == NULL)
@@ -768,6 +795,10 @@ rtm_upgrade(struct rtm *r, struct http_req *req)
 		rtm_refuse(r, req, 401, err);
 		return;
 	}
+	if (api_team_where(r->api, who.team) == API_TEAM_ELSEWHERE) {
+		rtm_refuse(r, req, 421, "team_not_here");
+		return;
+	}
 
 	c = xcalloc(1, sizeof(*c));
 	c->who = who;
@@ -803,7 +834,7 @@ rtm_connect_call(struct api_call *call)
 	const char *ss = api_arg_str(call->args, "parley_seq");
 	json_t *sv = json_object_get(call->args, "parley_seq");
 	const char *err = NULL, *origin = "";
-	char ticket[TOKEN_MAX_LEN], seqbuf[24];
+	char ticket[TOKEN_MAX_LEN], seqbuf[24], epoch[STORE_EPOCH_SIZE];
 	uint64_t seq = 0, oldest = 0, last = 0;
 	struct store_txn *txn;
 	json_t *team, *self, *res;
@@ -849,6 +880,7 @@ rtm_connect_call(struct api_call *call)
 	team = store_txn_team_get(txn, call->who.team);
 	self = store_txn_user_get(txn, call->who.user);
 	store_txn_seq_range(txn, call->who.team, &oldest, &last);
+	store_txn_team_epoch(txn, call->who.team, epoch);
 	store_rd_end(txn);
 
 	/* A relative rtm_url takes the scheme and host the client used. */
@@ -867,7 +899,7 @@ rtm_connect_call(struct api_call *call)
 	    "url", url, "team", "id", call->who.team, "name",
 	    json_get_str(team, "name"), "domain", json_get_str(team, "domain"),
 	    "self", "id", call->who.user, "name", json_get_str(self, "name"),
-	    "epoch", store_epoch(r->st), "last_seq", (json_int_t)last);
+	    "epoch", epoch, "last_seq", (json_int_t)last);
 	free(url);
 	json_decref(team);
 	json_decref(self);

@@ -661,12 +661,15 @@ static void
 rtm_resume_failed(struct rtm *r, struct rtm_conn *c, enum rtm_resume why,
     uint64_t last)
 {
+	char epoch[STORE_EPOCH_SIZE];
+
 	r->stats.resume_failed++;
 	log_info("rtm: resume of %s at %s refused: %s", c->who.user,
 	    ws_peer(c->ws), rtm_resume_reason(why));
+	store_team_epoch(r->st, c->who.team, epoch);
 	rtm_send_json(c, json_pack("{s:s,s:s,s:s,s:I}", "type",
 	    "resume_failed", "reason", rtm_resume_reason(why), "epoch",
-	    store_epoch(r->st), "last_seq", (json_int_t)last));
+	    epoch, "last_seq", (json_int_t)last));
 }
 
 static void
@@ -688,19 +691,22 @@ rtm_fanout_resume(struct rtm *r, struct rtm_conn *c, int have_resume,
 	uint64_t oldest = 0, last = 0;
 	struct store_txn *txn;
 	enum rtm_resume rc;
+	char cur[STORE_EPOCH_SIZE];
 
+	memcpy(cur, store_epoch(r->st), STORE_EPOCH_SIZE);
 	txn = store_rd_begin(r->st);
 	if (txn != NULL) {
 		store_txn_seq_range(txn, c->who.team, &oldest, &last);
+		store_txn_team_epoch(txn, c->who.team, cur);
 		store_rd_end(txn);
 	}
 	rtm_send_json(c, json_pack("{s:s,s:s,s:I}", "type", "hello", "epoch",
-	    store_epoch(r->st), "last_seq", (json_int_t)last));
+	    cur, "last_seq", (json_int_t)last));
 	c->sent_seq = last;
 	if (!have_resume)
 		return;
 
-	rc = rtm_resume_check(store_epoch(r->st), oldest, last, epoch, seq);
+	rc = rtm_resume_check(cur, oldest, last, epoch, seq);
 	if (rc != RTM_RESUME_OK) {
 		rtm_resume_failed(r, c, rc, last);
 		return;

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "util.h"
 #include "xmalloc.h"
 #include "store_int.h"
 
@@ -489,6 +490,69 @@ const char *
 store_epoch(struct store *st)
 {
 	return st->epoch;
+}
+
+/* meta key of a team's own epoch: "epoch/" and the team id. */
+#define STORE_TEAM_EPOCH_PREFIX "epoch/"
+#define STORE_TEAM_EPOCH_KEYLEN (sizeof(STORE_TEAM_EPOCH_PREFIX) - 1 + \
+	STORE_ID_LEN)
+
+static int
+store_team_epoch_key(const char *team, char key[STORE_TEAM_EPOCH_KEYLEN])
+{
+	size_t p = sizeof(STORE_TEAM_EPOCH_PREFIX) - 1;
+
+	if (team == NULL || !store_id_valid(team, 'T'))
+		return -1;
+	memcpy(key, STORE_TEAM_EPOCH_PREFIX, p);
+	memcpy(key + p, team, STORE_ID_LEN);
+	return 0;
+}
+
+int
+store_txn_team_epoch(struct store_txn *txn, const char *team,
+    char out[STORE_EPOCH_SIZE])
+{
+	char key[STORE_TEAM_EPOCH_KEYLEN];
+	MDB_val v;
+
+	if (store_team_epoch_key(team, key) == 0 &&
+	    store_db_get(txn, DB_META, key, sizeof(key), &v) == STORE_OK &&
+	    v.mv_size == STORE_EPOCH_SIZE - 1) {
+		memcpy(out, v.mv_data, STORE_EPOCH_SIZE - 1);
+		out[STORE_EPOCH_SIZE - 1] = '\0';
+		return 1;
+	}
+	memcpy(out, txn->st->epoch, STORE_EPOCH_SIZE);
+	return 0;
+}
+
+int
+store_txn_team_epoch_set(struct store_txn *txn, const char *team,
+    const char *epoch)
+{
+	char key[STORE_TEAM_EPOCH_KEYLEN];
+
+	if (store_team_epoch_key(team, key) == -1 || epoch == NULL ||
+	    strlen(epoch) != STORE_EPOCH_SIZE - 1 ||
+	    !util_all_in(epoch, STORE_EPOCH_SIZE - 1, "0123456789abcdef"))
+		return STORE_ERR_INVALID;
+	return store_db_put(txn, DB_META, key, sizeof(key), epoch,
+	    STORE_EPOCH_SIZE - 1, 0);
+}
+
+void
+store_team_epoch(struct store *st, const char *team,
+    char out[STORE_EPOCH_SIZE])
+{
+	struct store_txn *txn = store_rd_begin(st);
+
+	if (txn == NULL) {
+		memcpy(out, st->epoch, STORE_EPOCH_SIZE);
+		return;
+	}
+	store_txn_team_epoch(txn, team, out);
+	store_rd_end(txn);
 }
 
 /*

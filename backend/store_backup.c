@@ -334,6 +334,7 @@ store_export_team(struct store *st, const char *team, FILE *out, char *err,
     size_t errlen)
 {
 	struct exp x = { NULL, out, team, STORE_OK };
+	char epoch[STORE_EPOCH_SIZE];
 	uint64_t oldest, last;
 	json_t *tm;
 	int rc;
@@ -350,6 +351,10 @@ store_export_team(struct store *st, const char *team, FILE *out, char *err,
 		return -1;
 	}
 	rc = emit(&x, json_pack("{ss so}", "k", "team", "team", tm));
+	store_txn_team_epoch(x.t, team, epoch);
+	if (rc == 0)
+		rc = emit(&x, json_pack("{ss ss ss}", "k", "epoch", "team",
+		    team, "epoch", epoch));
 	if (rc == 0)
 		store_txn_team_users(x.t, team, NULL, exp_user_cb, &x);
 	if (x.rc == STORE_OK)
@@ -554,6 +559,13 @@ store_import_line(struct store_txn *t, const char *line, size_t len,
 			rc = store_db_put(t, DB_TEAMSEQ, team, STORE_ID_LEN,
 			    val, 8, 0);
 		}
+	} else if (strcmp(k, "epoch") == 0) {
+		if (store_id_valid(team, 'T') && present(t, DB_TEAMS, team)) {
+			rc = store_txn_team_epoch_set(t, team,
+			    jstr(o, "epoch"));
+			if (rc == STORE_OK)
+				t->team_epoch_set = 1;
+		}
 	} else if (strcmp(k, "event") == 0) {
 		rc = import_event(t, o, err, errlen);
 	} else {
@@ -621,6 +633,7 @@ import_apply(struct store_txn *t, void *arg)
 	im->bad = 0;
 	im->ioerr = 0;
 	im->err[0] = '\0';
+	t->team_epoch_set = 0;
 	if (fseeko(im->in, 0, SEEK_SET) == -1) {
 		im->ioerr = 1;
 		return STORE_ERR_INTERNAL;
@@ -658,6 +671,12 @@ import_apply(struct store_txn *t, void *arg)
 		im->ioerr = 1;
 		return STORE_ERR_INTERNAL;
 	}
+	/*
+	 * A team that brings its own epoch keeps its numbering and the other
+	 * teams theirs; an export without one (older) renews the store's.
+	 */
+	if (t->team_epoch_set)
+		return STORE_OK;
 	return store_epoch_renew(t);
 }
 
@@ -714,6 +733,59 @@ store_import_team(struct store *st, FILE *in, char *err, size_t errlen)
 	else
 		snprintf(err, errlen, "import failed: %s", store_strerror(rc));
 	return -1;
+}
+
+/* An import through the writer, for a backend that holds the store. */
+struct import_job {
+	struct import im;
+	void (*done)(void *arg, int rc, const char *err);
+	void *arg;
+};
+
+static int
+import_job_apply(struct store_txn *t, void *arg)
+{
+	struct import_job *j = arg;
+
+	return import_apply(t, &j->im);
+}
+
+static void
+import_job_done(void *arg, int rc)
+{
+	struct import_job *j = arg;
+	char err[320];
+
+	err[0] = '\0';
+	if (rc != STORE_OK) {
+		if (j->im.bad > 0)
+			snprintf(err, sizeof(err), "line %zu: %s", j->im.bad,
+			    j->im.err);
+		else if (j->im.ioerr)
+			snprintf(err, sizeof(err), "read the input: %s",
+			    strerror(errno));
+		else
+			snprintf(err, sizeof(err), "import failed: %s",
+			    store_strerror(rc));
+	}
+	j->done(j->arg, rc, err);
+	free(j);
+}
+
+int
+store_import_submit(struct store *st, FILE *in,
+    void (*done)(void *arg, int rc, const char *err), void *arg)
+{
+	struct import_job *j = xcalloc(1, sizeof(*j));
+
+	j->im.in = in;
+	j->done = done;
+	j->arg = arg;
+	if (store_submit(st, import_job_apply, import_job_done, j) == -1) {
+		free(j);
+		return -1;
+	}
+	return 0;
 }
 
 int

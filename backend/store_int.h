@@ -121,6 +121,7 @@ struct store_txn {
 	struct store_req *req; /* write: where appended events go */
 	/* A new epoch written here; current once the commit succeeds. */
 	char epoch[STORE_EPOCH_SIZE];
+	int team_epoch_set; /* an import wrote a team's own epoch */
 };
 
 /* Big-endian 64-bit numbers in keys. */

@@ -37,12 +37,28 @@ int
 store_op_team_create(struct store_txn *t, const char *name,
     const char *domain, char id_out[STORE_ID_SIZE])
 {
+	return store_op_team_create_id(t, NULL, name, domain, id_out);
+}
+
+int
+store_op_team_create_id(struct store_txn *t, const char *want,
+    const char *name, const char *domain, char id_out[STORE_ID_SIZE])
+{
 	json_t *team;
 	int rc;
 
-	rc = store_txn_new_id(t, 'T', id_out);
-	if (rc != STORE_OK)
+	if (want != NULL) {
+		if (!store_id_valid(want, 'T'))
+			return STORE_ERR_INVALID;
+		team = store_txn_team_get(t, want);
+		if (team != NULL) {
+			json_decref(team);
+			return STORE_ERR_EXISTS;
+		}
+		memcpy(id_out, want, STORE_ID_SIZE);
+	} else if ((rc = store_txn_new_id(t, 'T', id_out)) != STORE_OK) {
 		return rc;
+	}
 	team = json_pack("{ss ss ss sI}", "id", id_out, "name", name ? name : "",
 	    "domain", domain ? domain : "", "created", now_s());
 	if (team == NULL)

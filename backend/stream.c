@@ -265,6 +265,35 @@ stream_unsubscribe(struct stream_peer *p, const char *team)
 	return 0;
 }
 
+void
+stream_close_elsewhere(struct stream_srv *s)
+{
+	struct stream_peer *p, *next;
+	struct stream_sub *sub;
+	char team[STORE_ID_SIZE];
+
+	if (s == NULL || s->api == NULL)
+		return;
+	for (p = s->peers; p != NULL; p = next) {
+		next = p->next;
+		while (!p->closed) {
+			for (sub = p->subs; sub != NULL; sub = sub->pnext)
+				if (api_team_where(s->api, sub->team) ==
+				    API_TEAM_ELSEWHERE)
+					break;
+			if (sub == NULL)
+				break;
+			util_strlcpy(team, sub->team, sizeof(team));
+			(void)stream_unsubscribe(p, team);
+			log_info("stream: %s: %s moved to another shard",
+			    stream_peer_name(p), team);
+			if (stream_peer_error(p, "team_not_here",
+			    "the team moved to another shard", team, 0) == -1)
+				break;
+		}
+	}
+}
+
 static struct stream_sub *
 stream_sub_new(struct stream_peer *p, const char *team)
 {
@@ -307,6 +336,7 @@ stream_subscribe(struct stream_peer *p, const struct stream_msg *m)
 {
 	struct stream_srv *s = p->s;
 	char team[STORE_ID_SIZE], epoch[STORE_EPOCH_SIZE];
+	char cur[STORE_EPOCH_SIZE];
 	uint64_t oldest = 0, last = 0;
 	struct stream_sub *sub;
 	struct stream_msg r;
@@ -325,6 +355,14 @@ stream_subscribe(struct stream_peer *p, const struct stream_msg *m)
 	epoch[m->epoch.len] = '\0';
 	s->stats.subscribes++;
 	(void)stream_unsubscribe(p, team);
+	if (s->api != NULL && api_team_where(s->api, team) ==
+	    API_TEAM_ELSEWHERE) {
+		log_info("stream: %s subscribed to %s, which is on another "
+		    "shard", stream_peer_name(p), team);
+		(void)stream_peer_error(p, "team_not_here",
+		    "the team is on another shard", team, 0);
+		return;
+	}
 
 	txn = s->st != NULL ? store_rd_begin(s->st) : NULL;
 	if (txn == NULL) {
@@ -343,7 +381,8 @@ stream_subscribe(struct stream_peer *p, const struct stream_msg *m)
 	}
 	json_decref(t);
 	store_txn_seq_range(txn, team, &oldest, &last);
-	rc = rtm_resume_check(store_epoch(s->st), oldest, last, epoch, m->seq);
+	store_txn_team_epoch(txn, team, cur);
+	rc = rtm_resume_check(cur, oldest, last, epoch, m->seq);
 
 	sub = stream_sub_new(p, team);
 	if (rc == RTM_RESUME_OK) {
@@ -354,7 +393,7 @@ stream_subscribe(struct stream_peer *p, const struct stream_msg *m)
 		memset(&r, 0, sizeof(r));
 		r.type = STREAM_RESUME;
 		r.team = stream_str(team);
-		r.epoch = stream_str(store_epoch(s->st));
+		r.epoch = stream_str(cur);
 		r.seq = m->seq;
 		if (stream_peer_send_msg(p, &r) == -1)
 			return;

@@ -336,7 +336,7 @@ stream_snapshot(struct stream_peer *p, struct store_txn *txn, const char *team,
 	struct stream_msg m;
 	json_t *t, *chans, *users;
 	size_t len;
-	char *tjson;
+	char *tjson, epoch[STORE_EPOCH_SIZE];
 	int rc = -1;
 
 	t = store_txn_team_get(txn, team);
@@ -347,7 +347,8 @@ stream_snapshot(struct stream_peer *p, struct store_txn *txn, const char *team,
 	memset(&m, 0, sizeof(m));
 	m.type = STREAM_SNAPSHOT;
 	m.team = stream_str(team);
-	m.epoch = stream_str(store_epoch(stream_peer_store(p)));
+	store_txn_team_epoch(txn, team, epoch);
+	m.epoch = stream_str(epoch);
 	m.seq = seq;
 	m.json.p = tjson;
 	m.json.len = len;

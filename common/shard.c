@@ -37,6 +37,7 @@ struct shard_map {
 	struct shard *shards;
 	size_t n;
 	char *path; /* map file, or NULL */
+	char *haproxy_path; /* [shards] haproxy_map, or NULL */
 	struct shard_team *teams; /* sorted by team id */
 	size_t nteams;
 	struct shard_dom *bydomain; /* sorted by domain */
@@ -47,11 +48,13 @@ struct shard_conf_elem {
 	char *name;
 	struct conf_addr http;
 	struct conf_addr stream;
+	char *admin;
 };
 
 struct shard_conf {
 	struct conf_array shards;
 	char *map;
+	char *haproxy_map;
 };
 
 static const struct conf_key shard_conf_keys[] = {
@@ -59,11 +62,15 @@ static const struct conf_key shard_conf_keys[] = {
 	    0, 0, CONF_REQUIRED},
 	{"stream", CONF_ADDRESS, offsetof(struct shard_conf_elem, stream),
 	    NULL, 0, 0, 0},
+	{"admin", CONF_PATH, offsetof(struct shard_conf_elem, admin), NULL,
+	    0, 0, 0},
 	{NULL, 0, 0, NULL, 0, 0, 0},
 };
 
 static const struct conf_key shards_conf_keys[] = {
 	{"map", CONF_PATH, offsetof(struct shard_conf, map), NULL, 0, 0, 0},
+	{"haproxy_map", CONF_PATH, offsetof(struct shard_conf, haproxy_map),
+	    NULL, 0, 0, 0},
 	{NULL, 0, 0, NULL, 0, 0, 0},
 };
 
@@ -512,9 +519,13 @@ shard_map_from_conf(struct shard_conf *c)
 		if (e->stream.port != 0)
 			s->stream = xstrdup(conf_addr_str(&e->stream, buf,
 			    sizeof(buf)));
+		if (e->admin != NULL)
+			s->admin = xstrdup(e->admin);
 	}
 	if (c->map != NULL)
 		map->path = xstrdup(c->map);
+	if (c->haproxy_map != NULL)
+		map->haproxy_path = xstrdup(c->haproxy_map);
 	map->bydomain = xcalloc(1, sizeof(*map->bydomain));
 	return map;
 }
@@ -597,11 +608,13 @@ shard_map_free(struct shard_map *map)
 		free(map->shards[i].name);
 		free(map->shards[i].http);
 		free(map->shards[i].stream);
+		free(map->shards[i].admin);
 	}
 	free(map->shards);
 	shard_free_teams(map->teams, map->nteams);
 	free(map->bydomain);
 	free(map->path);
+	free(map->haproxy_path);
 	free(map);
 }
 
@@ -659,6 +672,12 @@ const char *
 shard_map_path(const struct shard_map *map)
 {
 	return map != NULL ? map->path : NULL;
+}
+
+const char *
+shard_map_haproxy_path(const struct shard_map *map)
+{
+	return map != NULL ? map->haproxy_path : NULL;
 }
 
 size_t
@@ -738,19 +757,44 @@ shard_map_put(struct shard_map *map, const char *team_id,
 	return 0;
 }
 
-int
-shard_map_save(const struct shard_map *map, char *err, size_t errlen)
+/* The teams to f, as the map file or as HAProxy's map. */
+static void
+shard_print(const struct shard_map *map, FILE *f, int haproxy)
+{
+	size_t i;
+
+	if (haproxy)
+		fprintf(f, "# Parley teams for HAProxy's map_str: TEAM_ID "
+		    "SHARD.\n# Written by parleyctl from the team map.\n");
+	else
+		fprintf(f, "# Parley team map: TEAM_ID SHARD DOMAIN, one team "
+		    "a line.\n# Written by parleyctl; see "
+		    "docs/operations.md.\n");
+	for (i = 0; i < map->nteams; i++) {
+		if (haproxy)
+			fprintf(f, "%s %s\n", map->teams[i].team,
+			    map->shards[map->teams[i].shard].name);
+		else
+			fprintf(f, "%s %s %s\n", map->teams[i].team,
+			    map->shards[map->teams[i].shard].name,
+			    map->teams[i].domain);
+	}
+}
+
+/*
+ * Writes the teams to path as a new file renamed over the old one:
+ * "TEAM SHARD DOMAIN" lines, or "TEAM SHARD" for HAProxy.  0 or -1 with
+ * a reason in err.
+ */
+static int
+shard_write(const struct shard_map *map, const char *path, int haproxy,
+    char *err, size_t errlen)
 {
 	char *tmp, *dir, *slash;
-	size_t i;
 	FILE *f;
 	int fd, dfd;
 
-	if (map->path == NULL) {
-		snprintf(err, errlen, "no map file: set [shards] map");
-		return -1;
-	}
-	tmp = xasprintf("%s.tmp.%ld", map->path, (long)getpid());
+	tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd == -1 || (f = fdopen(fd, "w")) == NULL) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
@@ -759,12 +803,7 @@ shard_map_save(const struct shard_map *map, char *err, size_t errlen)
 		free(tmp);
 		return -1;
 	}
-	fprintf(f, "# Parley team map: TEAM_ID SHARD DOMAIN, one team a "
-	    "line.\n# Written by parleyctl; see docs/operations.md.\n");
-	for (i = 0; i < map->nteams; i++)
-		fprintf(f, "%s %s %s\n", map->teams[i].team,
-		    map->shards[map->teams[i].shard].name,
-		    map->teams[i].domain);
+	shard_print(map, f, haproxy);
 	if (fflush(f) == EOF || ferror(f) || fsync(fileno(f)) == -1) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		fclose(f);
@@ -772,8 +811,8 @@ shard_map_save(const struct shard_map *map, char *err, size_t errlen)
 		free(tmp);
 		return -1;
 	}
-	if (fclose(f) == EOF || rename(tmp, map->path) == -1) {
-		snprintf(err, errlen, "%s: %s", map->path, strerror(errno));
+	if (fclose(f) == EOF || rename(tmp, path) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		unlink(tmp);
 		free(tmp);
 		return -1;
@@ -781,7 +820,7 @@ shard_map_save(const struct shard_map *map, char *err, size_t errlen)
 	free(tmp);
 
 	/* Make the rename itself durable. */
-	dir = xstrdup(map->path);
+	dir = xstrdup(path);
 	if ((slash = strrchr(dir, '/')) != NULL) {
 		*(slash == dir ? slash + 1 : slash) = '\0';
 		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) !=
@@ -792,4 +831,29 @@ shard_map_save(const struct shard_map *map, char *err, size_t errlen)
 	}
 	free(dir);
 	return 0;
+}
+
+int
+shard_map_save(const struct shard_map *map, char *err, size_t errlen)
+{
+	if (map->path == NULL) {
+		snprintf(err, errlen, "no map file: set [shards] map");
+		return -1;
+	}
+	return shard_write(map, map->path, 0, err, errlen);
+}
+
+int
+shard_map_save_haproxy(const struct shard_map *map, const char *path,
+    char *err, size_t errlen)
+{
+	if (path == NULL) {
+		shard_print(map, stdout, 1);
+		if (fflush(stdout) == EOF) {
+			snprintf(err, errlen, "stdout: %s", strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	return shard_write(map, path, 1, err, errlen);
 }

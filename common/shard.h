@@ -7,10 +7,12 @@
  *	[shard s1]
  *	http = 127.0.0.1:8101	; Web API / RTM / healthz listener
  *	stream = 127.0.0.1:8102	; TLS stream listener for edges (optional)
+ *	admin = s1/admin.sock	; its admin socket, for parleyctl (optional)
  *	[shard s2]
  *	http = 127.0.0.1:8111
  *	[shards]
  *	map = teams.map		; relative to parley.conf's directory
+ *	haproxy_map = shards.map ; team -> shard for HAProxy (optional)
  *
  * The map file has one team a line, "TEAM_ID SHARD_NAME DOMAIN", fields
  * separated by blanks; '#' starts a comment line; blank lines are allowed.
@@ -61,6 +63,7 @@ struct shard {
 	char *stream;	/* same, or NULL when the section has none */
 	struct conf_addr http_addr;
 	struct conf_addr stream_addr; /* port 0 when stream is NULL */
+	char *admin;	/* admin socket path (parleyctl), or NULL */
 };
 
 struct shard_map;
@@ -120,6 +123,9 @@ const char *shard_team_domain(const struct shard_map *map,
 /* Path of the map file ([shards] map), or NULL when there is none. */
 const char *shard_map_path(const struct shard_map *map);
 
+/* Path of [shards] haproxy_map, or NULL when there is none. */
+const char *shard_map_haproxy_path(const struct shard_map *map);
+
 /*
  * The teams of the map file, sorted by id: returns the number; entry i
  * (i < number) is read with shard_map_team_at(), which returns 0 or -1.
@@ -142,6 +148,14 @@ int shard_map_put(struct shard_map *map, const char *team_id,
  * fsync'd, then renamed over the old one.  0 or -1 with a reason in err.
  */
 int shard_map_save(const struct shard_map *map, char *err, size_t errlen);
+
+/*
+ * Writes HAProxy's map, "TEAM_ID SHARD_NAME" for every team of the map
+ * file, to path as shard_map_save() does, or to stdout when path is NULL.
+ * 0 or -1 with a reason in err.
+ */
+int shard_map_save_haproxy(const struct shard_map *map, const char *path,
+    char *err, size_t errlen);
 
 /* True if s (len bytes) is a team id as tokens carry it. */
 bool shard_valid_team(const char *s, size_t len);

@@ -30,6 +30,28 @@ struct spoa_main {
 static struct spoa_settings spoa_settings;
 static struct spoa_main spoa_main_state = {.lfd = -1};
 
+/*
+ * Loads the shard map of parley.conf and puts it in use.  Returns 0, or
+ * -1 after logging why (the map in use, if any, stays).
+ */
+static int
+spoa_shards_load(void)
+{
+	struct shard_map *map;
+	char err[CONF_ERRLEN];
+
+	map = shard_map_load(daemon_conf_path(), 0, err, sizeof(err));
+	if (map == NULL) {
+		log_warnx("shards: %s", err);
+		return -1;
+	}
+	if (shard_map_count(map) > 0)
+		log_info("%zu shards, %zu teams in the map",
+		    shard_map_count(map), shard_map_team_count(map));
+	spoa_shard_set(map);
+	return 0;
+}
+
 static int
 spoa_start(struct ev_loop *loop, void *settings, void *arg)
 {
@@ -45,6 +67,8 @@ spoa_start(struct ev_loop *loop, void *settings, void *arg)
 		return -1;
 	}
 	spoa_auth_set_keys(keys);
+	if (spoa_shards_load() == -1)
+		return -1;
 
 	spoa_policy_init(&m->pol, s);
 	m->admit = spoa_admit_new(&m->pol);
@@ -101,6 +125,7 @@ spoa_check(const void *settings, void *arg)
 {
 	const struct spoa_settings *s = settings;
 	struct token_keys *keys;
+	struct shard_map *map;
 	char err[CONF_ERRLEN];
 
 	keys = token_keys_load(s->tokens.keys, err, sizeof(err));
@@ -109,6 +134,12 @@ spoa_check(const void *settings, void *arg)
 		return -1;
 	}
 	token_keys_free(keys);
+	map = shard_map_load(daemon_conf_path(), 0, err, sizeof(err));
+	if (map == NULL) {
+		log_warnx("shards: %s", err);
+		return -1;
+	}
+	shard_map_free(map);
 	return 0;
 }
 
@@ -125,8 +156,9 @@ spoa_stop(struct ev_loop *loop, void *arg)
 }
 
 /*
- * SIGHUP: a new key file takes effect at once; the other settings (the
- * listeners, threads and decision policy) at the next start.
+ * SIGHUP: a new key file and shard map take effect at once; the other
+ * settings (the listeners, threads and decision policy) at the next
+ * start.  A shard map that does not load leaves the one in use.
  */
 static int
 spoa_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
@@ -140,9 +172,13 @@ spoa_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
 		log_warnx("%s; keeping the keys in use", err);
 		return -1;
 	}
+	if (spoa_shards_load() == -1) {
+		token_keys_free(keys);
+		return -1;
+	}
 	spoa_auth_set_keys(keys);
-	log_info("signing keys reloaded; other [spoa] settings apply at the "
-		 "next start");
+	log_info("signing keys and shard map reloaded; other [spoa] settings "
+		 "apply at the next start");
 	return 0;
 }
 
@@ -163,6 +199,7 @@ spoa_cleanup(struct ev_loop *loop, void *arg)
 	spoa_admit_free(m->admit);
 	spoa_policy_free(&m->pol);
 	spoa_auth_cleanup();
+	spoa_shard_cleanup();
 }
 
 int

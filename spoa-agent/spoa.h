@@ -7,6 +7,7 @@
  *   spoa_decide.c    request arguments -> route, auth, team, user
  *   spoa_admit.c     token buckets for WebSocket opens and boot calls
  *   spoa_auth.c      token and ticket verification
+ *   spoa_shard.c     the shard map: which shard a team is on
  *   spoa_stats.c     counters, latency histogram, /metrics listener
  *   spoa_server.c    listeners, worker threads, connection I/O
  *   spoa_conf.c      the [spoa] section of parley.conf, the policy
@@ -23,6 +24,7 @@
 #include <ev.h>
 
 #include "conf.h"
+#include "shard.h"
 #include "spop.h"
 #include "token.h"
 
@@ -114,6 +116,7 @@ struct spoa_decision {
 	enum spoa_auth auth;
 	char team[SPOA_ID_MAX + 1];
 	char user[SPOA_ID_MAX + 1];
+	char shard[SHARD_NAME_MAX + 1]; /* "" when not set */
 	int admit;
 	unsigned int retry_after;
 	int counted;
@@ -320,5 +323,19 @@ char *spoa_stats_render(struct spoa_stats *const *st, size_t n, size_t *len);
 struct spoa_httpd *spoa_stats_listen(struct ev_loop *loop, int fd,
     struct spoa_stats *const *st, size_t n);
 void spoa_stats_close(struct spoa_httpd *h);
+
+/* spoa_shard.c */
+
+/* Puts map (owned from now on; NULL: none) in use; frees the old one. */
+void spoa_shard_set(struct shard_map *map);
+
+/*
+ * The name of team's shard into out (outlen bytes): 1, or 0 with out ""
+ * when there is no shard map (a single-shard install).
+ */
+int spoa_shard_of(const char *team, char *out, size_t outlen);
+
+/* Frees the map in use; workers must be stopped. */
+void spoa_shard_cleanup(void);
 
 #endif

@@ -6,6 +6,8 @@
  *                agent), else "full"; an explicit hint wins
  *   auth         ok, none, invalid or expired
  *   team, user   from a verified token or ticket
+ *   shard        the team's shard (common/shard.h), for full clients
+ *                with a verified team when parley.conf names shards
  *   admit        0 when a new WebSocket or boot call is deferred
  *   retry_after  seconds to wait when deferred
  *
@@ -263,6 +265,7 @@ spoa_decide(struct spoa_ctx *ctx, const struct spoa_req *req,
 	d->auth = SPOA_AUTH_NONE;
 	d->team[0] = '\0';
 	d->user[0] = '\0';
+	d->shard[0] = '\0';
 	d->admit = 1;
 	d->retry_after = 0;
 	d->counted = 0;
@@ -273,6 +276,10 @@ spoa_decide(struct spoa_ctx *ctx, const struct spoa_req *req,
 	    spoa_decide_credential(req, &tok, &ticket))
 		d->auth = spoa_auth_check(tok.ptr, tok.len, ticket,
 		    time(NULL), d->team, d->user);
+
+	if (d->auth == SPOA_AUTH_OK && d->route == SPOA_ROUTE_FULL &&
+	    d->team[0] != '\0')
+		spoa_shard_of(d->team, d->shard, sizeof(d->shard));
 
 	/* Rejected requests never reach a backend: nothing to admit. */
 	if (d->auth != SPOA_AUTH_INVALID && d->auth != SPOA_AUTH_EXPIRED &&
@@ -289,10 +296,11 @@ spoa_decide(struct spoa_ctx *ctx, const struct spoa_req *req,
 	SPOA_INC(ctx->stats->route[d->route]);
 	SPOA_INC(ctx->stats->auth[d->auth]);
 	if (log_getverbose())
-		log_debug("spoa: route=%s auth=%s team=%s admit=%d "
+		log_debug("spoa: route=%s auth=%s team=%s shard=%s admit=%d "
 			  "retry_after=%u",
 		    spoa_route_str(d->route), spoa_auth_str(d->auth),
-		    d->team[0] ? d->team : "-", d->admit, d->retry_after);
+		    d->team[0] ? d->team : "-", d->shard[0] ? d->shard : "-",
+		    d->admit, d->retry_after);
 }
 
 static int
@@ -330,6 +338,9 @@ spoa_decision_put(const struct spoa_decision *d, uint8_t **p, uint8_t *end)
 	if (d->team[0] != '\0' && spoa_put_str(&q, end, "team", d->team) == -1)
 		return -1;
 	if (d->user[0] != '\0' && spoa_put_str(&q, end, "user", d->user) == -1)
+		return -1;
+	if (d->shard[0] != '\0' &&
+	    spoa_put_str(&q, end, "shard", d->shard) == -1)
 		return -1;
 	if (!d->admit &&
 	    spoa_put_int(&q, end, "retry_after", d->retry_after) == -1)

@@ -20,6 +20,7 @@
 #define CONF2                                                              \
 	"[backend]\ndata_dir = d\n"                                        \
 	"[shard s1]\nhttp = 127.0.0.1:8101\nstream = 127.0.0.1:8102\n"    \
+	"admin = s1.sock\n"                                                \
 	"[shard s2]\nhttp = 127.0.0.1:8111\n"                              \
 	"[shards]\nmap = teams.map\n"
 
@@ -79,10 +80,12 @@ test_sections(void **state)
 	assert_string_equal(s->http, "127.0.0.1:8101");
 	assert_string_equal(s->stream, "127.0.0.1:8102");
 	assert_int_equal(s->stream_addr.port, 8102);
+	assert_string_equal(s->admin, "/etc/parley/s1.sock");
 	s = shard_map_get(m, 1);
 	assert_string_equal(s->name, "s2");
 	assert_int_equal(s->http_addr.port, 8111);
 	assert_null(s->stream);
+	assert_null(s->admin);
 	assert_null(shard_map_get(m, 2));
 	assert_ptr_equal(shard_map_byname(m, "s2"), s);
 	assert_null(shard_map_byname(m, "s9"));
