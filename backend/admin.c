@@ -24,7 +24,7 @@
  *   {"op":"token.revoke","token_id"}                -> {"ok":true}
  *   {"op":"message.delete","channel","ts"}          -> {"ok":true}
  *   {"op":"lookup","team","user","channel"}
- *                            -> {"ok":true,"team_id","user_id","channel_id"}
+ *                   -> {"ok":true,"team_id","domain","user_id","channel_id"}
  *   {"op":"backup","dir"}                           -> {"ok":true}
  *   {"op":"keys.reload"}                            -> {"ok":true,"kid"}
  *   {"op":"ping"}                    -> {"ok":true,"epoch","pid","keys"}
@@ -601,6 +601,11 @@ admin_lookup(struct admin *a, struct admin_req *r)
 		goto out;
 	}
 	r->res = json_pack("{s:s}", "team_id", tid);
+	o = store_txn_team_get(txn, tid);
+	if (json_get_str(o, "domain") != NULL)
+		json_object_set_new(r->res, "domain",
+		    json_string(json_get_str(o, "domain")));
+	json_decref(o);
 	if (u != NULL) {
 		if (store_id_valid(u, 'U'))
 			util_strlcpy(uid, u, sizeof(uid));

@@ -39,6 +39,12 @@ const double api_hist_bounds[API_HIST_N - 1] = {
 	0.1, 0.25, 0.5, 1, 2.5, 5,
 };
 
+/* A team whose writes are paused (a move), since when. */
+struct api_paused {
+	char team[STORE_ID_SIZE];
+	double since; /* util_mono_sec() */
+};
+
 /* A job for the worker threads. */
 struct api_job {
 	void (*fn)(void *arg);
@@ -66,7 +72,7 @@ struct api_ctx {
 	/* Shards (loop thread only): the map, this process, paused teams. */
 	const struct shard_map *shards;
 	const struct shard *me;
-	char (*paused)[STORE_ID_SIZE];
+	struct api_paused *paused;
 	size_t npaused;
 
 	/* Workers: todo is taken by threads, done is drained by the loop. */
@@ -725,6 +731,9 @@ api_call_start(struct api_call *c, const char *method, int is_get,
 			return;
 		}
 		switch (api_team_where(ctx, ti.team)) {
+		case API_TEAM_LEAVING:
+			api_call_limited(c, API_PAUSE_RETRY);
+			return;
 		case API_TEAM_ELSEWHERE:
 			log_info("api: %s from %s: team %s is on another "
 			    "shard", c->m->name, c->source, ti.team);
@@ -786,14 +795,25 @@ api_ctx_set_shards(struct api_ctx *ctx, const struct shard_map *map,
 enum api_team_where
 api_team_where(struct api_ctx *ctx, const char *team)
 {
+	int elsewhere;
 	size_t i;
 
-	if (ctx->me != NULL && shard_for_team(ctx->shards, team) != ctx->me)
-		return API_TEAM_ELSEWHERE;
+	elsewhere = ctx->me != NULL &&
+	    shard_for_team(ctx->shards, team) != ctx->me;
 	for (i = 0; i < ctx->npaused; i++)
-		if (strcmp(ctx->paused[i], team) == 0)
-			return API_TEAM_PAUSED;
-	return API_TEAM_HERE;
+		if (strcmp(ctx->paused[i].team, team) == 0)
+			break;
+	if (i == ctx->npaused)
+		return elsewhere ? API_TEAM_ELSEWHERE : API_TEAM_HERE;
+	if (!elsewhere)
+		return API_TEAM_PAUSED;
+	/*
+	 * Moved away from here: for a while the team's clients are told to
+	 * retry, which their next try does through the new route.
+	 */
+	if (util_mono_sec() - ctx->paused[i].since < API_MOVE_GRACE)
+		return API_TEAM_LEAVING;
+	return API_TEAM_ELSEWHERE;
 }
 
 int
@@ -804,13 +824,14 @@ api_team_pause(struct api_ctx *ctx, const char *team, int paused)
 	if (!store_id_valid(team, 'T'))
 		return -1;
 	for (i = 0; i < ctx->npaused; i++)
-		if (strcmp(ctx->paused[i], team) == 0)
+		if (strcmp(ctx->paused[i].team, team) == 0)
 			break;
 	if (paused && i == ctx->npaused) {
 		ctx->paused = xreallocarray(ctx->paused, ctx->npaused + 1,
 		    sizeof(*ctx->paused));
-		util_strlcpy(ctx->paused[ctx->npaused++], team,
+		util_strlcpy(ctx->paused[ctx->npaused].team, team,
 		    STORE_ID_SIZE);
+		ctx->paused[ctx->npaused++].since = util_mono_sec();
 		log_info("team %s paused: writes get 429 until resumed", team);
 	} else if (!paused && i < ctx->npaused) {
 		memmove(&ctx->paused[i], &ctx->paused[i + 1],

@@ -270,6 +270,21 @@ api_signin(struct api_call *c)
 		json_decref(u);
 	}
 	store_rd_end(txn);
+	/*
+	 * A team that moved away still has its data here until it is
+	 * purged: a token minted here would be unknown to its shard.
+	 */
+	if (s->team[0] != '\0' && api_team_where(ctx, s->team) !=
+	    API_TEAM_HERE) {
+		enum api_team_where w = api_team_where(ctx, s->team);
+
+		free(s);
+		if (w == API_TEAM_ELSEWHERE)
+			api_call_fail(c, "team_not_here");
+		else
+			api_call_limited(c, API_PAUSE_RETRY);
+		return;
+	}
 	api_work_submit(ctx, api_signin_check, api_signin_checked, s);
 }
 

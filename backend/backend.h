@@ -660,16 +660,20 @@ struct api_call {
 /*
  * Shards (docs/operations.md).  A team is served here, paused here (a
  * move is copying it: writes get HTTP 429 with Retry-After
- * API_PAUSE_RETRY seconds, reads go on) or elsewhere (the shard map
- * places it on another shard: every call gets "team_not_here", RTM
- * upgrades and stream subscriptions are refused).  Loop thread only.
+ * API_PAUSE_RETRY seconds, reads go on), leaving (the map now places
+ * it elsewhere and it was paused here less than API_MOVE_GRACE seconds
+ * ago: every call gets 429, so that clients retry through the new
+ * route) or elsewhere (every call gets "team_not_here"; RTM upgrades
+ * get 421 and stream subscriptions an error).  Loop thread only.
  * set_shards keeps map and me (NULL me: no shards, every team here);
  * pause returns -1 for a bad team id.
  */
 #define API_PAUSE_RETRY 1
+#define API_MOVE_GRACE	30.0
 enum api_team_where {
 	API_TEAM_HERE,
 	API_TEAM_PAUSED,
+	API_TEAM_LEAVING,
 	API_TEAM_ELSEWHERE,
 };
 struct shard_map;

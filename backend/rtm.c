@@ -268,6 +268,7 @@ rtm_send_message(struct rtm *r, struct rtm_conn *c, const struct rtm_msg *m)
 	r->stats.sends++;
 	switch (api_team_where(r->api, c->who.team)) {
 	case API_TEAM_PAUSED:
+	case API_TEAM_LEAVING:
 		rtm_send_error(c, m->id, RTM_E_API, "ratelimited");
 		return;
 	case API_TEAM_ELSEWHERE:
@@ -559,8 +560,8 @@ rtm_close_elsewhere(struct rtm *r)
 	if (r == NULL)
 		return;
 	for (c = r->all; c != NULL; c = c->anext) {
-		if (c->closing || api_team_where(r->api, c->who.team) !=
-		    API_TEAM_ELSEWHERE)
+		if (c->closing || api_team_where(r->api, c->who.team) <
+		    API_TEAM_LEAVING)
 			continue;
 		log_info("rtm: closing %s of %s: team %s moved to another "
 		    "shard", ws_peer(c->ws), c->who.user, c->who.team);
@@ -795,7 +796,7 @@ rtm_upgrade(struct rtm *r, struct http_req *req)
 		rtm_refuse(r, req, 401, err);
 		return;
 	}
-	if (api_team_where(r->api, who.team) == API_TEAM_ELSEWHERE) {
+	if (api_team_where(r->api, who.team) >= API_TEAM_LEAVING) {
 		rtm_refuse(r, req, 421, "team_not_here");
 		return;
 	}

@@ -278,8 +278,8 @@ stream_close_elsewhere(struct stream_srv *s)
 		next = p->next;
 		while (!p->closed) {
 			for (sub = p->subs; sub != NULL; sub = sub->pnext)
-				if (api_team_where(s->api, sub->team) ==
-				    API_TEAM_ELSEWHERE)
+				if (api_team_where(s->api, sub->team) >=
+				    API_TEAM_LEAVING)
 					break;
 			if (sub == NULL)
 				break;
@@ -355,8 +355,8 @@ stream_subscribe(struct stream_peer *p, const struct stream_msg *m)
 	epoch[m->epoch.len] = '\0';
 	s->stats.subscribes++;
 	(void)stream_unsubscribe(p, team);
-	if (s->api != NULL && api_team_where(s->api, team) ==
-	    API_TEAM_ELSEWHERE) {
+	if (s->api != NULL && api_team_where(s->api, team) >=
+	    API_TEAM_LEAVING) {
 		log_info("stream: %s subscribed to %s, which is on another "
 		    "shard", stream_peer_name(p), team);
 		(void)stream_peer_error(p, "team_not_here",

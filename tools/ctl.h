@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #define CTL_PATH_MAX 4096
 
 /* Where the store, the key file and the admin socket are. */
@@ -41,6 +43,38 @@ int ctl_conf_load(
  */
 int ctl_admin_run(const struct ctl_paths *p, int sock_given, const char *cmd,
     int argc, char **argv);
+
+/* A connection to a backend's admin socket. */
+struct ctl_admin {
+	int fd;
+	const char *sock;
+	char *buf;
+	size_t len;
+};
+
+/* Connects; -1 with errno when nobody answers at path. */
+int ctl_admin_connect(struct ctl_admin *a, const char *path);
+
+/*
+ * Sends req (stolen) and reads the answer line.  Returns the answer
+ * object; a broken connection or a garbled answer ends the program.
+ */
+json_t *ctl_admin_call(struct ctl_admin *a, json_t *req);
+
+/* Calls and ends the program on {"ok":false}, naming what failed. */
+json_t *ctl_admin_must(struct ctl_admin *a, json_t *req, const char *what);
+
+void ctl_admin_close(struct ctl_admin *a);
+
+/*
+ * The shard commands (tools/ctl_shard.c) when parley.conf (conf_path)
+ * names shards: "team create NAME DOMAIN [SHARD]", "team place TEAM
+ * SHARD", "shard-map [FILE]" and "move-team TEAM --to SHARD [--hup
+ * PIDFILE]...".  Returns the exit status, or -1 when cmd is none of
+ * them or the configuration names no shard.
+ */
+int ctl_shard_run(const char *conf_path, const char *cmd, int argc,
+    char **argv);
 
 /*
  * Appends a new random key to the key file at path (created 0600) and

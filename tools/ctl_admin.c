@@ -92,16 +92,7 @@ ctl_conf_load(const char *path, struct ctl_paths *p, char *err, size_t errlen)
 	return 0;
 }
 
-/* A connection to the admin socket. */
-struct ctl_admin {
-	int fd;
-	const char *sock;
-	char *buf;
-	size_t len;
-};
-
-/* Connects; -1 with errno when nobody answers at path. */
-static int
+int
 ctl_admin_connect(struct ctl_admin *a, const char *path)
 {
 	struct sockaddr_un sun;
@@ -131,11 +122,7 @@ ctl_admin_connect(struct ctl_admin *a, const char *path)
 	return 0;
 }
 
-/*
- * Sends req (stolen) and reads the answer line.  Returns the answer
- * object; a broken connection or a garbled answer ends the program.
- */
-static json_t *
+json_t *
 ctl_admin_call(struct ctl_admin *a, json_t *req)
 {
 	char *line = json_dump_compact(req, NULL), chunk[4096], *nl;
@@ -181,8 +168,7 @@ ctl_admin_call(struct ctl_admin *a, json_t *req)
 	return res;
 }
 
-/* Calls and ends the program on {"ok":false}, naming what failed. */
-static json_t *
+json_t *
 ctl_admin_must(struct ctl_admin *a, json_t *req, const char *what)
 {
 	json_t *res = ctl_admin_call(a, req);
@@ -439,7 +425,17 @@ ctl_admin_run(const struct ctl_paths *p, int sock_given, const char *cmd,
 		    cmd);
 		rc = 1;
 	}
-	close(a.fd);
-	free(a.buf);
+	ctl_admin_close(&a);
 	return rc;
+}
+
+void
+ctl_admin_close(struct ctl_admin *a)
+{
+	if (a->fd != -1)
+		close(a->fd);
+	a->fd = -1;
+	free(a->buf);
+	a->buf = NULL;
+	a->len = 0;
 }

@@ -38,7 +38,8 @@ usage(void)
 	    "[-S admin_socket]\n"
 	    "                 command [args]\n"
 	    "  init\n"
-	    "  team create NAME DOMAIN\n"
+	    "  team create NAME DOMAIN [SHARD] | team place TEAM SHARD\n"
+	    "  shard-map [FILE] | move-team TEAM --to SHARD [--hup PIDFILE]...\n"
 	    "  user create TEAM NAME REAL_NAME [PASSWORD]\n"
 	    "  user deactivate TEAM NAME\n"
 	    "  user role TEAM NAME owner|admin|member\n"
@@ -755,6 +756,11 @@ main(int argc, char **argv)
 		snprintf(paths.sock, sizeof(paths.sock), "%s", sock);
 	data_dir = paths.data_dir;
 	key_file = paths.keys[0] != '\0' ? paths.keys : NULL;
+
+	/* With shards, team creation and moves span the shards' backends. */
+	ch = ctl_shard_run(conf, cmd, argc, argv);
+	if (ch >= 0)
+		return ch;
 
 	/* A running backend makes the change, as an ordinary event. */
 	ch = ctl_admin_run(&paths, sock != NULL, cmd, argc, argv);

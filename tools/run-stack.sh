@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the Parley stack on loopback: the launcher behind `make run`.
 #
-#   tools/run-stack.sh [-p PORT_BASE] [-d RUN_DIR] [-b] [-q]
+#   tools/run-stack.sh [-p PORT_BASE] [-d RUN_DIR] [-n SHARDS] [-b] [-q]
 #   tools/run-stack.sh -d RUN_DIR -s          stop a stack started with -b
 #
 #   -p PORT_BASE  ports are PORT_BASE plus fixed offsets (default 8000,
@@ -9,6 +9,8 @@
 #   -d RUN_DIR    certificates, configuration, data, logs and pids
 #                 (default ./run); certificates and data are kept
 #                 across runs
+#   -n SHARDS     1 (default) or 2 backend shards; with 2, the demo team
+#                 is on s1 and a second demo team (parley-demo-2) on s2
 #   -b            start in the background and return once every daemon
 #                 answers (tests use this); stop with -s
 #   -q            print only the summary
@@ -22,17 +24,22 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 bin=$top/build/bin
 
-base=8000 run=$top/run background=0 stop=0 quiet=0
-while getopts "p:d:bsqh" opt; do
+base=8000 run=$top/run background=0 stop=0 quiet=0 nshards=1
+while getopts "p:d:n:bsqh" opt; do
 	case "$opt" in
 	p) base=$OPTARG ;;
 	d) run=$OPTARG ;;
+	n) nshards=$OPTARG ;;
 	b) background=1 ;;
 	s) stop=1 ;;
 	q) quiet=1 ;;
-	*) sed -n '2,19p' "$0"; exit 2 ;;
+	*) sed -n '2,21p' "$0"; exit 2 ;;
 	esac
 done
+case "$nshards" in
+1|2) ;;
+*) echo "parley: -n takes 1 or 2 shards, not '$nshards'" >&2; exit 2 ;;
+esac
 case "$base" in
 ''|*[!0-9]*) echo "parley: -p wants a number, not '$base'" >&2; exit 2 ;;
 esac
@@ -57,6 +64,7 @@ p_agentcheck=$((base + 403))
 # The shards, by name: shard N has its HTTP port at base+101+10(N-1)
 # and its edge stream at the next port (docs/operations.md).
 shards=(s1)
+[ "$nshards" = 2 ] && shards=(s1 s2)
 # The edges: edge N listens at base+200+N.
 edges=(edge1 edge2)
 shard_http() { echo $((base + 101 + 10 * (${1#s} - 1))); }
@@ -266,18 +274,32 @@ for e in "${edges[@]}"; do
 done
 [ "$made" = 1 ] && say "certificates in $certs (CA: $certs/ca.pem)"
 
-# The stores, with the demo team the first time.  Every daemon checks
-# tokens with the first shard's key file.
+# The stores, with the demo team on the first shard the first time.
+# Every daemon checks tokens with the first shard's key file, which the
+# other shards are made with too.
 keys=$run/data/shard1/tokens.key
 for s in "${shards[@]}"; do
 	data=$run/data/shard${s#s}
-	if [ ! -f "$data/data.mdb" ]; then
+	[ -f "$data/data.mdb" ] && continue
+	if [ "$s" = s1 ]; then
 		say "creating $data with the demo team"
 		"$bin/parleyctl" -d "$data" init >/dev/null
 		"$bin/parleyctl" -d "$data" seed-demo >/dev/null
+	else
+		say "creating $data for shard $s"
+		"$bin/parleyctl" -d "$data" -k "$keys" init >/dev/null
 	fi
 done
 creds=$run/data/shard1/demo-credentials.txt
+creds2=$run/data/shard2/demo-credentials.txt
+
+# With several shards the team map places the teams (docs/operations.md)
+# and parleyctl keeps HAProxy's map beside it; HAProxy reads an empty
+# one with a single shard.
+[ -f "$run/shards.map" ] || : > "$run/shards.map"
+if [ "$nshards" -gt 1 ] && [ ! -f "$run/teams.map" ]; then
+	printf '# TEAM_ID SHARD DOMAIN\n' > "$run/teams.map"
+fi
 
 have_edge=0
 [ -x "$bin/parley-edge" ] && have_edge=1
@@ -287,9 +309,34 @@ have_health=0
 shard_sections() {
 	local s
 	for s in "${shards[@]}"; do
-		printf '[shard %s]\nhttp = 127.0.0.1:%s\nstream = 127.0.0.1:%s\n\n' \
+		printf '[shard %s]\nhttp = 127.0.0.1:%s\nstream = 127.0.0.1:%s\n' \
 		    "$s" "$(shard_http "$s")" "$(shard_stream "$s")"
+		printf 'admin = %s\n\n' "$run/backend-$s.sock"
 	done
+	if [ "$nshards" -gt 1 ]; then
+		printf '[shards]\nmap = %s\nhaproxy_map = %s\n\n' \
+		    "$run/teams.map" "$run/shards.map"
+	fi
+}
+
+# backend_section NAME: a shard's [backend] section.
+backend_section() {
+	cat <<EOF
+[backend]
+listen = 127.0.0.1:$(shard_http "$1")
+data_dir = $run/data/shard${1#s}
+admin_socket = $run/backend-$1.sock
+# A path: each client gets ws:// or wss:// on the front it used.
+rtm_url = /rtm
+# HAProxy's X-Forwarded-For names the client for sign-in throttles.
+trusted_proxies = 127.0.0.1
+web_root = $top/web
+stream_listen = 127.0.0.1:$(shard_stream "$1")
+stream_tls_cert = $certs/shard-$1.pem
+stream_tls_key = $certs/shard-$1.key
+stream_tls_ca = $certs/ca.pem
+shard = $1
+EOF
 }
 health_list() { # shards|edges
 	local out="" x
@@ -312,19 +359,7 @@ cat > "$run/parley.conf" <<EOF
 [tokens]
 keys = $keys
 
-[backend]
-listen = 127.0.0.1:$(shard_http s1)
-data_dir = $run/data/shard1
-admin_socket = $run/backend-s1.sock
-# A path: each client gets ws:// or wss:// on the front it used.
-rtm_url = /rtm
-# HAProxy's X-Forwarded-For names the client for sign-in throttles.
-trusted_proxies = 127.0.0.1
-web_root = $top/web
-stream_listen = 127.0.0.1:$(shard_stream s1)
-stream_tls_cert = $certs/shard-s1.pem
-stream_tls_key = $certs/shard-s1.key
-stream_tls_ca = $certs/ca.pem
+$(backend_section s1)
 
 $(shard_sections)
 
@@ -350,6 +385,19 @@ drain_file = $run/drain
 interval = 1s
 haproxy_stats = $run/haproxy.sock
 EOF
+
+# One file per further shard (shard-s2.conf): its own [backend].
+for s in "${shards[@]:1}"; do
+	cat > "$run/shard-$s.conf" <<EOF
+# Written by tools/run-stack.sh; edits are lost on the next run.
+[tokens]
+keys = $keys
+
+$(backend_section "$s")
+
+$(shard_sections)
+EOF
+done
 
 # One file per edge: its own [edge] listener, the shared keys and shards.
 for e in "${edges[@]}"; do
@@ -416,9 +464,42 @@ on_signal() {
 trap on_signal INT TERM HUP
 trap cleanup EXIT
 
+# seed_demo2: the second demo team, made on s2 and listed in the team
+# map: two users with passwords and a channel; sign-ins in $creds2.
+seed_demo2() {
+	local c2=$run/shard-s2.conf pw1 pw2
+	pw1=$(openssl rand -hex 8)
+	pw2=$(openssl rand -hex 8)
+	"$bin/parleyctl" -c "$conf" team create "Parley Demo 2" \
+	    parley-demo-2 s2 >/dev/null 2>&1
+	"$bin/parleyctl" -c "$c2" user create parley-demo-2 carol \
+	    "Carol Two" "$pw1" >/dev/null
+	"$bin/parleyctl" -c "$c2" user create parley-demo-2 dave \
+	    "Dave Two" "$pw2" >/dev/null
+	"$bin/parleyctl" -c "$c2" channel create parley-demo-2 general \
+	    carol >/dev/null
+	(
+		umask 077
+		printf '# team parley-demo-2 on shard s2: user password\n'
+		printf 'carol %s\ndave %s\n' "$pw1" "$pw2"
+	) > "$creds2"
+}
+
 conf=$run/parley.conf
 start shard-s1 "$bin/parley-backend" -c "$conf"
 wait_http shard-s1 "http://127.0.0.1:$(shard_http s1)/healthz"
+for s in "${shards[@]:1}"; do
+	start "shard-$s" "$bin/parley-backend" -c "$run/shard-$s.conf"
+	wait_http "shard-$s" "http://127.0.0.1:$(shard_http "$s")/healthz"
+done
+if [ "$nshards" = 2 ]; then
+	# The demo team is on s1; the second one is made on s2 once.
+	"$bin/parleyctl" -c "$conf" team place parley-demo s1 >/dev/null
+	if ! grep -q ' parley-demo-2$' "$run/teams.map"; then
+		say "creating the second demo team on s2"
+		seed_demo2
+	fi
+fi
 start spoa "$bin/parley-spoa" -c "$conf"
 wait_http spoa "http://127.0.0.1:$p_spoa_stats/metrics"
 if [ "$have_edge" = 1 ]; then
@@ -438,6 +519,10 @@ export PARLEY_STATS_BIND=127.0.0.1:$p_stats
 export PARLEY_SPOE_CONF=$top/haproxy-config/parley-spoe.conf
 export PARLEY_SPOA_ADDR=127.0.0.1:$p_spoa
 export PARLEY_BACKEND_ADDR=127.0.0.1:$(shard_http s1)
+export PARLEY_SHARD1_ADDR=127.0.0.1:$(shard_http s1)
+export PARLEY_SHARD_MAP=$run/shards.map
+unset PARLEY_SHARD2_ADDR
+[ "$nshards" = 2 ] && export PARLEY_SHARD2_ADDR=127.0.0.1:$(shard_http s2)
 export PARLEY_HAPROXY_SOCK=$run/haproxy.sock
 unset PARLEY_EDGE1_ADDR PARLEY_EDGE2_ADDR PARLEY_HEALTH_AGENT_PORT
 if [ "$have_edge" = 1 ]; then
@@ -495,6 +580,12 @@ fi
 if [ -f "$creds" ]; then
 	echo "  demo sign-ins (team parley-demo, email password):"
 	grep -v '^#' "$creds" | sed 's/^/    /'
+fi
+if [ "$nshards" = 2 ] && [ -f "$creds2" ]; then
+	echo "  demo sign-ins (team parley-demo-2 on s2, user password;" \
+	    "sign in at s2):"
+	grep -v '^#' "$creds2" | sed 's/^/    /'
+	echo "  team map         $run/teams.map"
 fi
 echo "  admin            build/bin/parleyctl -c $run/parley.conf COMMAND" \
     "(docs/parleyctl.md)"
