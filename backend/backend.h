@@ -669,7 +669,7 @@ struct api_call {
  * pause returns -1 for a bad team id.
  */
 #define API_PAUSE_RETRY 1
-#define API_MOVE_GRACE	30.0
+#define API_MOVE_GRACE	10.0
 enum api_team_where {
 	API_TEAM_HERE,
 	API_TEAM_PAUSED,
