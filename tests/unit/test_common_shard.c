@@ -289,7 +289,8 @@ static void
 test_files(void **state)
 {
 	char dir[] = "/tmp/parley-shard-XXXXXX", conf[64], mapf[80];
-	char err[CONF_ERRLEN];
+	char err[CONF_ERRLEN], hap[80], text[512];
+	size_t n;
 	struct shard_map *m, *m2;
 	struct stat sb;
 	FILE *f;
@@ -339,6 +340,19 @@ test_files(void **state)
 	assert_string_equal(shard_for_team(m2, "TBBBB")->name, "s2");
 	assert_string_equal(shard_team_by_domain(m2, "beta"), "TBBBB");
 	assert_int_equal(stat(mapf, &sb), 0);
+
+	/* HAProxy's map: TEAM SHARD, sorted, with comment lines. */
+	snprintf(hap, sizeof(hap), "%s/shards.map", dir);
+	assert_int_equal(shard_map_save_haproxy(m2, hap, err, sizeof(err)),
+	    0);
+	f = fopen(hap, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_non_null(strstr(text, "\nTAAAA s2\nTBBBB s2\n"));
+	assert_null(strstr(text, "alpha"));
+	unlink(hap);
 	shard_map_free(m2);
 	shard_map_free(m);
 
