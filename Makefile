@@ -2,7 +2,8 @@
 #
 #   make            build every daemon, parleyctl and parley-load
 #   make run        build and start the stack on loopback with demo data
-#                   (PORT_BASE=8000 RUN_DIR=run by default)
+#                   (PORT_BASE=8000 RUN_DIR=run by default; SHARDS=2
+#                   for two backend shards)
 #   make test       build and run unit, fuzz-smoke and integration tests
 #   make soak       long load, fault and fuzz runs (SOAK_FUZZ_RUNS)
 #   make bench      benchmarks (QUICK=1 for a short subset)
@@ -112,7 +113,7 @@ deps:
 
 run: deps all
 	@bash tools/run-stack.sh $(if $(PORT_BASE),-p $(PORT_BASE)) \
-		$(if $(RUN_DIR),-d $(RUN_DIR))
+		$(if $(RUN_DIR),-d $(RUN_DIR)) $(if $(SHARDS),-n $(SHARDS))
 
 unit: $(UNIT_TESTS)
 	@bash mk/run-unit.sh $(UNIT_TESTS)

@@ -696,7 +696,7 @@ cmd_import(int argc, char **argv)
 	st = open_store(1, 0);
 	if (store_import_team(st, in, errbuf, sizeof(errbuf)) == -1)
 		fatalx("import: %s (nothing imported)", errbuf);
-	printf("imported; new epoch %s\n", store_epoch(st));
+	printf("imported; store epoch %s\n", store_epoch(st));
 	store_close(st);
 	if (in != stdin)
 		fclose(in);

@@ -203,15 +203,20 @@ test('the schema 1 fixture is refused, then migrates and verifies clean',
 	assert.match(exp, /"k":"event".*"seq":4/);
 });
 
-test('a team survives export and import, under a new epoch', () => {
+test('a team survives export and import with its epoch', () => {
 	const dir = demo('export');
 	const file = path.join(tmp, 'team.jsonl');
+	const source = ok(dir, 'init').match(/epoch (\w+)/)[1];
 	ok(dir, 'export', 'parley-demo', file);
+	assert.match(fs.readFileSync(file, 'utf8'),
+	    new RegExp(`"k":"epoch".*"epoch":"${source}"`));
 	const other = path.join(tmp, 'imported');
 	ok(other, 'init');
 	const epoch = ok(other, 'init').match(/epoch (\w+)/)[1];
+	// The team keeps its epoch (its numbering goes on), and the store
+	// keeps its own for its other teams.
 	const out = ok(other, 'import', file);
-	assert.notEqual(out.match(/new epoch (\w+)/)[1], epoch);
+	assert.equal(out.match(/store epoch (\w+)/)[1], epoch);
 	assert.equal(pc(other, 'verify').status, 0);
 	assert.equal(ok(other, 'export', 'parley-demo'),
 	    fs.readFileSync(file, 'utf8'));

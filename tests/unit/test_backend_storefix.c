@@ -307,6 +307,8 @@ static void
 test_import_stream(void **state)
 {
 	char src[96], dst[96], bad[96], err[256], *text = NULL;
+	char srcep[STORE_EPOCH_SIZE], dstep[STORE_EPOCH_SIZE];
+	char ep[STORE_EPOCH_SIZE];
 	size_t len = 0;
 	struct store *st;
 	struct world w;
@@ -324,6 +326,7 @@ test_import_stream(void **state)
 	f = open_memstream(&text, &len);
 	assert_int_equal(store_export_team(st, w.team, f, err, sizeof(err)), 0);
 	fclose(f);
+	snprintf(srcep, sizeof(srcep), "%s", store_epoch(st));
 	store_close(st);
 	assert_true(len > 0 && len < 60000); /* fits a pipe's buffer */
 
@@ -333,13 +336,22 @@ test_import_stream(void **state)
 	close(fds[1]);
 	in = fdopen(fds[0], "r");
 	st = open_at(dst);
+	snprintf(dstep, sizeof(dstep), "%s", store_epoch(st));
 	assert_int_equal(store_import_team(st, in, err, sizeof(err)), 0);
 	fclose(in);
 	t = store_rd_begin(st);
 	tm = store_txn_team_get(t, w.team);
 	assert_non_null(tm);
 	json_decref(tm);
+	/* The team keeps its epoch (a move); the store keeps its own. */
+	assert_int_equal(store_txn_team_epoch(t, w.team, ep), 1);
+	assert_string_equal(ep, srcep);
+	assert_int_equal(store_txn_team_epoch(t, "TNOSUCHTEAM", ep), 0);
+	assert_string_equal(ep, dstep);
 	store_rd_end(t);
+	assert_string_equal(store_epoch(st), dstep);
+	store_team_epoch(st, w.team, ep);
+	assert_string_equal(ep, srcep);
 	store_close(st);
 
 	/* A bad third line: its number, and nothing kept. */

@@ -152,6 +152,7 @@ struct ack {
 	size_t len;
 	int nactions;
 	char route[16], auth[16], team[SPOA_ID_MAX + 1], user[SPOA_ID_MAX + 1];
+	char shard[SPOA_ID_MAX + 1];
 	int64_t admit, retry_after;
 };
 
@@ -203,6 +204,8 @@ read_ack(const struct spop_frame *f, struct ack *a)
 			dst = a->team;
 		else if (nlen == 4 && memcmp(name, "user", 4) == 0)
 			dst = a->user;
+		else if (nlen == 5 && memcmp(name, "shard", 5) == 0)
+			dst = a->shard;
 		else if (nlen == 5 && memcmp(name, "admit", 5) == 0)
 			a->admit = v.v.i;
 		else if (nlen == 11 && memcmp(name, "retry_after", 11) == 0)
@@ -780,6 +783,56 @@ test_decide_auth(void **state)
 	assert_string_equal(ack.auth, "none");
 }
 
+/*
+ * shard: the team's shard for a verified full client (the map file's,
+ * else the hash's), nothing for slim clients, unverified requests or
+ * without a shard map.
+ */
+static void
+test_decide_shard(void **state)
+{
+	static const char conf[] =
+	    "[shard s1]\nhttp = 127.0.0.1:1\n[shard s2]\nhttp = 127.0.0.1:2\n"
+	    "[shards]\nmap = teams.map\n";
+	static const char map[] = "T1 s2 one\nT2 s1 two\n";
+	struct fixture *f = *state;
+	char tok[TOKEN_MAX_LEN], bearer[TOKEN_MAX_LEN + 16];
+	char err[CONF_ERRLEN];
+	struct shard_map *m;
+	struct ack ack;
+
+	handshake(f, 16380);
+	mint(tok, TOKEN_USER, "T1", "U1", 0);
+	snprintf(bearer, sizeof(bearer), "Bearer %s", tok);
+	decide_one(f, &(struct args){.authz = bearer}, &ack);
+	assert_string_equal(ack.shard, "");
+
+	m = shard_map_load_buffer("/p/parley.conf", conf, sizeof(conf) - 1,
+	    map, sizeof(map) - 1, 0, err, sizeof(err));
+	assert_non_null(m);
+	spoa_shard_set(m);
+	decide_one(f, &(struct args){.authz = bearer}, &ack);
+	assert_string_equal(ack.auth, "ok");
+	assert_string_equal(ack.shard, "s2");
+	mint(tok, TOKEN_TICKET, "T2", "U1", 0);
+	decide_one(f, &(struct args){.ticket = tok}, &ack);
+	assert_string_equal(ack.shard, "s1");
+	/* An unlisted team: the hash, one of the two. */
+	mint(tok, TOKEN_USER, "T3NOTLISTED", "U1", 0);
+	decide_one(f, &(struct args){.cookie = tok}, &ack);
+	assert_true(strcmp(ack.shard, "s1") == 0 ||
+	    strcmp(ack.shard, "s2") == 0);
+	/* Slim clients and unverified requests carry none. */
+	decide_one(f, &(struct args){.authz = bearer, .hint = "slim"}, &ack);
+	assert_string_equal(ack.route, "edge");
+	assert_string_equal(ack.shard, "");
+	decide_one(f, &(struct args){.authz = "Bearer xoxp.k1.T1.U1.x.0.AAAA"},
+	    &ack);
+	assert_string_equal(ack.auth, "invalid");
+	assert_string_equal(ack.shard, "");
+	spoa_shard_cleanup();
+}
+
 static void
 test_decide_admit(void **state)
 {
@@ -948,6 +1001,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_decide_route, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_decide_auth, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_decide_shard, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_decide_admit, setup,
 		    teardown),
