@@ -813,6 +813,10 @@ api_team_where(struct api_ctx *ctx, const char *team)
 	 */
 	if (util_mono_sec() - ctx->paused[i].since < API_MOVE_GRACE)
 		return API_TEAM_LEAVING;
+	/* Gone for good: the pause has nothing left to hold. */
+	memmove(&ctx->paused[i], &ctx->paused[i + 1],
+	    (ctx->npaused - i - 1) * sizeof(*ctx->paused));
+	ctx->npaused--;
 	return API_TEAM_ELSEWHERE;
 }
 

@@ -177,8 +177,8 @@ spoa_reload(struct ev_loop *loop, const void *old, void *fresh, void *arg)
 		return -1;
 	}
 	spoa_auth_set_keys(keys);
-	log_info("signing keys and shard map reloaded; other [spoa] settings "
-		 "apply at the next start");
+	log_info("signing keys reloaded, and the shard map; other [spoa] "
+		 "settings apply at the next start");
 	return 0;
 }
 

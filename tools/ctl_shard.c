@@ -16,7 +16,7 @@
  *   move-team TEAM --to SHARD [--hup PIDFILE]...
  *	source paused -> export -> import on the target -> map switched
  *	-> target reloads -> agents and edges HUP'd -> source reloads
- *	(it then refuses the team; its data stays until purged)
+ *	(it then refuses the team; its data stays there, inert)
  */
 #include <sys/stat.h>
 
@@ -259,7 +259,7 @@ ctl_move_team(const char *team_arg, const char *to, char **hups,
 	    "team", team));
 	if (json_get_bool(res, "ok", 0))
 		fatalx("move-team: shard %s already holds %s (an earlier "
-		    "move?); purge it there first", to, team);
+		    "move?); it cannot take the team again", to, team);
 	json_decref(res);
 
 	/* The export goes beside the map file, which both shards can read. */
@@ -337,7 +337,7 @@ ctl_move_team(const char *team_arg, const char *to, char **hups,
 		    "it takes without the agent\n",
 		    shard_map_haproxy_path(ctl_map),
 		    shard_map_haproxy_path(ctl_map), team, dst->name);
-	printf("%s's data stays on %s until it is purged there\n", team,
+	printf("%s's data stays on %s, which no longer serves it\n", team,
 	    src->name);
 	return 0;
 }
