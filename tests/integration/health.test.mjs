@@ -6,9 +6,12 @@
 //
 // Probed targets: the shard is the real build/bin/parley-backend when it is
 // built (a small Node HTTP server answering /healthz stands in otherwise);
-// the edges are Node HTTP servers standing in for parley-edge; HAProxy is
-// the real /usr/sbin/haproxy; the agent is the real build/bin/parley-spoa
-// when it is built (its subtest is skipped otherwise).
+// the edges are real build/bin/parley-edge processes linked to that
+// backend's stream over TLS when both are built (Node HTTP servers stand
+// in otherwise), so "backend and edges killed" kills and restarts the
+// real daemons; HAProxy is the real /usr/sbin/haproxy; the agent is the
+// real build/bin/parley-spoa when it is built (its subtest is skipped
+// otherwise).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
@@ -19,12 +22,14 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Edge } from './edge-lib.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname),
 	'../..');
 const healthBin = path.join(root, 'build/bin/parley-health');
 const spoaBin = path.join(root, 'build/bin/parley-spoa');
 const backendBin = path.join(root, 'build/bin/parley-backend');
+const edgeBin = path.join(root, 'build/bin/parley-edge');
 const haproxyBin = '/usr/sbin/haproxy';
 
 const MARKER = 'PARLEY-ROUTE53-OK';
@@ -96,6 +101,29 @@ function realBackend(name) {
 		async stop() {
 			if (child) await stopChild(child, 'SIGKILL');
 			child = null;
+		},
+	};
+}
+
+// A real parley-edge on port, linked to the real backend's stream (as
+// tests/integration/edge-lib.mjs starts it); stop() is a SIGKILL.
+function realEdge(name, port) {
+	let edge = null;
+	return {
+		name,
+		port,
+		async start() {
+			edge = new Edge({ dir, port: ports.shard1,
+				streamPort: ports.stream }, path.join(dir, 'certs'),
+				{ name });
+			edge.port = port;
+			await edge.start();
+		},
+		async stop() {
+			if (!edge) return;
+			await edge.kill9();
+			await edge.stop();
+			edge = null;
 		},
 	};
 }
@@ -341,6 +369,12 @@ function writeConfig(withAgent) {
 		fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
 		lines.push('', '[backend]', `listen = 127.0.0.1:${ports.shard1}`,
 			'data_dir = data', 'map_initial = 16M');
+		if (haveEdge)
+			lines.push(`stream_listen = 127.0.0.1:${ports.stream}`,
+				`stream_tls_cert = ${path.join(dir, 'certs/server.pem')}`,
+				`stream_tls_key = ${path.join(dir, 'certs/server.key')}`,
+				`stream_tls_ca = ${path.join(dir, 'certs/ca.pem')}`,
+				'stream_keepalive = 1s', 'stream_timeout = 5s');
 	}
 	if (withAgent || haveBackend)
 		lines.push('', '[tokens]', `keys = ${keys}`);
@@ -368,20 +402,23 @@ function writeConfig(withAgent) {
 
 const haveSpoa = fs.existsSync(spoaBin);
 const haveBackend = fs.existsSync(backendBin);
+const haveEdge = haveBackend && fs.existsSync(edgeBin);
 
 before(async () => {
 	dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-health-'));
 	execFileSync('bash', [path.join(root, 'tests/certs.sh'),
 		path.join(dir, 'certs')]);
 	for (const k of ['http', 'https', 'agentCheck', 'edge1', 'edge2',
-		'shard1', 'spoa', 'spoaStats', 'haproxy'])
+		'shard1', 'stream', 'spoa', 'spoaStats', 'haproxy'])
 		ports[k] = await freePort();
 	writeConfig(haveSpoa);
 
-	standIns.push(standIn('edge e1', ports.edge1),
-		standIn('edge e2', ports.edge2),
-		haveBackend ? realBackend('shard s1')
-			: standIn('shard s1', ports.shard1));
+	// The shard first: real edges wait for their link to it.
+	standIns.push(haveBackend ? realBackend('shard s1')
+		: standIn('shard s1', ports.shard1));
+	for (const [n, port] of [['e1', ports.edge1], ['e2', ports.edge2]])
+		standIns.push(haveEdge ? realEdge(`edge ${n}`, port)
+			: standIn(`edge ${n}`, port));
 	for (const s of standIns) await s.start();
 	if (haveSpoa)
 		spoa = startChild('spoa', spoaBin,
@@ -470,7 +507,7 @@ async function drainCycle(drain, undrain, how) {
 			assert.equal(r.status, 503);
 			assert.match(r.body, /^draining/);
 		}
-	// Nothing stopped: every probe is still up, the stand-ins answer.
+	// Nothing stopped: every probe is still up, the edges answer.
 	const st = await status();
 	assert.equal(st.draining, true);
 	assert.ok(st.probes.every((p) => p.state === 'up'));
@@ -538,6 +575,12 @@ test('backend and edges killed: unhealthy after the fall count, back ' +
 		return [n, p.checks - p.failures];
 	}));
 	for (const s of standIns) await s.start();
+	if (haveEdge)
+		for (const port of [ports.edge1, ports.edge2]) {
+			const h = await get(port, '/healthz');
+			assert.equal(JSON.parse(h.body).links.s1.state, 'up',
+				'a real edge, linked to the restarted backend');
+		}
 	await allLatest(Date.now(), true, 'every checker healthy again');
 	st = await status();
 	assert.equal(st.status, 'ok');
