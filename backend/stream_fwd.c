@@ -97,8 +97,17 @@ stream_forward(struct stream_peer *p, const struct stream_msg *m)
 
 	if (m->token.len > 0)
 		auth = xasprintf("Bearer %.*s", (int)m->token.len, m->token.p);
-	/* Sign-in throttles count per edge when the client is unknown. */
-	snprintf(source, sizeof(source), "edge:%s", stream_peer_name(p));
+	/*
+	 * Sign-in throttles and unauthenticated limits count per client:
+	 * the address the edge saw (it is trusted, by its certificate), or
+	 * per edge when it gave none.
+	 */
+	if (m->source.p != NULL)
+		snprintf(source, sizeof(source), "%.*s", (int)m->source.len,
+		    m->source.p);
+	else
+		snprintf(source, sizeof(source), "edge:%s",
+		    stream_peer_name(p));
 	c = api_call_new(stream_peer_api(p), source);
 	c->done = stream_fwd_done;
 	c->udata = f;

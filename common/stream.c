@@ -35,6 +35,7 @@ enum {
 	F_TIME,
 	F_CODE,
 	F_MESSAGE,
+	F_SOURCE,
 	F_COUNT
 };
 
@@ -82,6 +83,8 @@ static const struct stream_field {
 	offsetof(struct stream_msg, code)},
     [F_MESSAGE] = {"message", S_TEXT, STREAM_MESSAGE_MAX,
 	offsetof(struct stream_msg, message)},
+    [F_SOURCE] = {"source", S_ID | S_NONEMPTY, STREAM_SOURCE_MAX,
+	offsetof(struct stream_msg, source)},
 };
 
 #define D_EDGE    STREAM_FROM_EDGE
@@ -114,7 +117,7 @@ static const struct stream_kind {
     [STREAM_REVOKE] = {"revoke", D_BACKEND, B(F_TEAM), B(F_USER) |
 	B(F_TOKEN)},
     [STREAM_FORWARD] = {"forward", D_EDGE, B(F_ID) | B(F_TEAM) |
-	B(F_METHOD) | B(F_ARGS) | B(F_TOKEN), 0},
+	B(F_METHOD) | B(F_ARGS) | B(F_TOKEN), B(F_SOURCE)},
     [STREAM_RESULT] = {"result", D_BACKEND, B(F_ID) | B(F_STATUS) |
 	B(F_BODY), B(F_RETRY)},
     [STREAM_KEEPALIVE] = {"keepalive", D_BOTH, B(F_TIME), 0},

@@ -26,6 +26,7 @@
 #define STREAM_TOKEN_MAX   1024 /* a token, or a token id */
 #define STREAM_CODE_MAX    64
 #define STREAM_MESSAGE_MAX 1024
+#define STREAM_SOURCE_MAX  64   /* forward: the client's address */
 
 enum stream_type {
 	STREAM_HELLO = 1,   /* both: versions and peer name */
@@ -38,7 +39,7 @@ enum stream_type {
 	STREAM_EVENT,       /* backend: team, seq, json */
 	STREAM_EPHEMERAL,   /* backend: team, json, [user] */
 	STREAM_REVOKE,      /* backend: team, token and/or user */
-	STREAM_FORWARD,     /* edge: id, team, method, args, token */
+	STREAM_FORWARD,     /* edge: id, team, method, args, token, [source] */
 	STREAM_RESULT,      /* backend: id, status, body, [retry_after] */
 	STREAM_KEEPALIVE,   /* both: time */
 	STREAM_ERROR,       /* both: code, message, [team], [id] */
@@ -91,6 +92,7 @@ struct stream_msg {
 	uint64_t time;            /* keepalive: sender's clock, ms */
 	struct stream_str code;   /* error */
 	struct stream_str message; /* error */
+	struct stream_str source;  /* forward: the client's address */
 };
 
 /* The name of a type ("event"), or NULL. */

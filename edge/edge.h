@@ -443,6 +443,7 @@ struct edge_rconn;
 struct edge_config {
 	char *name;             /* in hello, for the backend's logs */
 	char *rtm_url;          /* public WebSocket URL rtm.connect hands out */
+	char *rtm_origin;       /* ws://<listen>, for a relative rtm_url */
 	int ticket_ttl;         /* seconds */
 	double team_idle;       /* seconds without client or request: evict */
 	double load_timeout;    /* seconds a request waits for a snapshot */
@@ -540,6 +541,8 @@ struct edge_srv {
 	struct ev_loop *loop;
 	struct edge_config cfg;
 	struct token_keys *keys;
+	char *const *trusted;       /* trusted_proxies (the settings') */
+	size_t ntrusted;
 	struct shard_map *shards;   /* common/shard.h */
 	struct edge_link **links;   /* one per shard with a stream */
 	size_t nlinks;
@@ -576,13 +579,14 @@ int edge_link_subscribe(struct edge_link *l, struct edge_served *ts,
 void edge_link_unsubscribe(struct edge_link *l, const char *team);
 /*
  * Forwards a Web API call: args is a JSON object (not stolen), token
- * the caller's token or NULL, team "" when unknown.  f is filled and
+ * the caller's token or NULL, team "" when unknown, source the client's
+ * address (may be NULL) for the backend's throttles.  f is filled and
  * owned by the caller until f->done runs.  Returns 0, or -1 when the
  * link is not up (done is not called).
  */
 int edge_link_forward(struct edge_link *l, struct edge_fwd *f,
     const char *team, const char *method, const json_t *args,
-    const char *token);
+    const char *token, const char *source);
 /* Forgets f (its client left); done will not be called. */
 void edge_link_forward_cancel(struct edge_fwd *f);
 /* Sends an ephemeral event of an edge client to the backend. */

@@ -274,6 +274,31 @@ edge_m_complete(struct edge_call *c, const struct edge_user *u,
 	    q, strlen(q), kinds, (size_t)limit, len);
 }
 
+/*
+ * What goes before a relative rtm_url ("/rtm"): the scheme and host the
+ * client used (wss:// after X-Forwarded-Proto: https, else ws://, then
+ * its Host), as the backend does; "" for an absolute rtm_url.
+ */
+static void
+edge_rtm_origin(struct edge_call *c, char *out, size_t outlen)
+{
+	const char *host = http_req_header(c->r, "Host");
+	const char *proto = http_req_header(c->r, "X-Forwarded-Proto");
+	size_t len = host != NULL ? strlen(host) : 0;
+
+	out[0] = '\0';
+	if (c->srv->cfg.rtm_url[0] != '/')
+		return;
+	if (len == 0 || len > 127 || !util_all_in(host, len,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-:[]")) {
+		util_strlcpy(out, c->srv->cfg.rtm_origin, outlen);
+		return;
+	}
+	snprintf(out, outlen, "%s://%s", proto != NULL &&
+	    strcasecmp(proto, "https") == 0 ? "wss" : "ws", host);
+}
+
 /* rtm.connect: a ticket minted here, the URL of this edge's RTM. */
 static char *
 edge_m_rtm_connect(struct edge_call *c, const struct edge_user *u,
@@ -285,6 +310,7 @@ edge_m_rtm_connect(struct edge_call *c, const struct edge_user *u,
 	const struct edge_team *t = c->ts->team;
 	char ticket[TOKEN_MAX_LEN], *url, *s;
 	const char *base = srv->cfg.rtm_url;
+	char origin[160];
 	uint64_t seq = 0;
 	int slim;
 	json_t *o;
@@ -301,12 +327,13 @@ edge_m_rtm_connect(struct edge_call *c, const struct edge_user *u,
 		log_warnx("rtm.connect: cannot mint a ticket for %s", u->id);
 		return edge_err_text("internal_error", len);
 	}
+	edge_rtm_origin(c, origin, sizeof(origin));
 	if (es != NULL)
-		url = xasprintf("%s%cticket=%s&epoch=%s&seq=%" PRIu64 "%s",
-		    base, strchr(base, '?') ? '&' : '?', ticket, es, seq,
-		    slim ? "&slim=1" : "");
+		url = xasprintf("%s%s%cticket=%s&epoch=%s&seq=%" PRIu64 "%s",
+		    origin, base, strchr(base, '?') ? '&' : '?', ticket, es,
+		    seq, slim ? "&slim=1" : "");
 	else
-		url = xasprintf("%s%cticket=%s%s", base,
+		url = xasprintf("%s%s%cticket=%s%s", origin, base,
 		    strchr(base, '?') ? '&' : '?', ticket,
 		    slim ? "&slim=1" : "");
 	o = json_pack("{s:b,s:s,s:{s:s,s:s?,s:s?},s:{s:s,s:s?},s:s,s:I}",
@@ -494,6 +521,7 @@ edge_call_forward(struct edge_call *c)
 	struct edge_link *l;
 	struct edge_served *ts;
 	const char *err;
+	char client[64];
 
 	if (c->have_tok) {
 		ts = edge_served_get(srv, c->ti.team, 0);
@@ -509,8 +537,10 @@ edge_call_forward(struct edge_call *c)
 	}
 	json_object_del(c->args, "token");
 	c->fwd.done = edge_call_forwarded;
+	http_req_client(c->r, srv->trusted, srv->ntrusted, client,
+	    sizeof(client));
 	if (edge_link_forward(l, &c->fwd, c->have_tok ? c->ti.team : "",
-	    c->method, c->args, c->have_tok ? c->tok : NULL) == -1) {
+	    c->method, c->args, c->have_tok ? c->tok : NULL, client) == -1) {
 		srv->stats.forward_fail++;
 		edge_reply_error(c->r, 503, "service_unavailable");
 		edge_call_free(c);

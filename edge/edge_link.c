@@ -126,7 +126,8 @@ edge_fwd_fail(struct edge_fwd *f)
 
 int
 edge_link_forward(struct edge_link *l, struct edge_fwd *f, const char *team,
-    const char *method, const json_t *args, const char *token)
+    const char *method, const json_t *args, const char *token,
+    const char *source)
 {
 	struct stream_msg m;
 	size_t alen;
@@ -144,6 +145,8 @@ edge_link_forward(struct edge_link *l, struct edge_fwd *f, const char *team,
 	m.args.p = a;
 	m.args.len = alen;
 	m.token = stream_str(token != NULL ? token : "");
+	m.source = stream_str(source != NULL && source[0] != '\0' ? source :
+	    NULL);
 	/*
 	 * Sent first, linked after: a send that fails may take the link
 	 * down, which fails the forwards linked to it, and f must not be

@@ -655,7 +655,7 @@ edge_rconn_message(struct edge_rconn *c, const json_t *id,
 	s->id = id != NULL ? json_incref((json_t *)id) : NULL;
 	s->fwd.done = edge_rsend_done;
 	if (edge_link_forward(c->ts->link, &s->fwd, c->ts->team->id,
-	    "chat.postMessage", args, tok) == -1) {
+	    "chat.postMessage", args, tok, NULL) == -1) {
 		json_decref(args);
 		json_decref(s->id);
 		free(s);

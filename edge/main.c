@@ -59,6 +59,7 @@ struct edge_settings {
 	int rtm_max_conns;
 	int rtm_presence_max;
 	size_t rtm_sndbuf;
+	struct conf_list trusted_proxies;
 	struct token_settings tokens;
 };
 
@@ -112,6 +113,7 @@ static const struct conf_key edge_keys[] = {
 	{ "rtm_presence_max", CONF_INT, ES(rtm_presence_max), "500", 1,
 	    100000, 0 },
 	{ "rtm_sndbuf", CONF_SIZE, ES(rtm_sndbuf), "256K", 0, 64 << 20, 0 },
+	{ "trusted_proxies", CONF_LIST, ES(trusted_proxies), NULL, 0, 64, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, 0 },
 };
 
@@ -142,6 +144,7 @@ static struct edge_settings settings;
 static struct edge_srv srv;
 static SSL_CTX *edge_tls;
 static char *edge_rtm_url;
+static char *edge_rtm_origin;
 
 /* The link's TLS settings: TLS 1.3, our certificate, the CA. */
 static void
@@ -167,6 +170,9 @@ edge_config_from(const struct edge_settings *s, struct edge_config *c)
 
 	memset(c, 0, sizeof(*c));
 	free(edge_rtm_url);
+	free(edge_rtm_origin);
+	edge_rtm_origin = xasprintf(strchr(host, ':') != NULL ?
+	    "ws://[%s]:%u" : "ws://%s:%u", host, s->listen.port);
 	if (s->rtm_url != NULL && s->rtm_url[0] != '\0')
 		edge_rtm_url = xstrdup(s->rtm_url);
 	else
@@ -175,6 +181,7 @@ edge_config_from(const struct edge_settings *s, struct edge_config *c)
 		    s->listen.port);
 	c->name = s->name;
 	c->rtm_url = edge_rtm_url;
+	c->rtm_origin = edge_rtm_origin;
 	c->ticket_ttl = (int)(s->ticket_ttl_ms / 1000);
 	c->team_idle = conf_ms_to_sec(s->team_idle_ms);
 	c->load_timeout = conf_ms_to_sec(s->load_timeout_ms);
@@ -193,6 +200,8 @@ edge_config_from(const struct edge_settings *s, struct edge_config *c)
 	c->rtm_sndbuf = s->rtm_sndbuf;
 	c->rtm_max_conns = s->rtm_max_conns;
 	c->presence_max = (size_t)s->rtm_presence_max;
+	srv.trusted = s->trusted_proxies.v;
+	srv.ntrusted = s->trusted_proxies.n;
 }
 
 /*
@@ -472,6 +481,8 @@ edge_cleanup(struct ev_loop *loop, void *arg)
 	token_keys_free(srv.keys);
 	free(edge_rtm_url);
 	edge_rtm_url = NULL;
+	free(edge_rtm_origin);
+	edge_rtm_origin = NULL;
 }
 
 int

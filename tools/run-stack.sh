@@ -408,12 +408,14 @@ keys = $keys
 
 [edge]
 listen = 127.0.0.1:$(edge_port "$e")
-rtm_url = ws://127.0.0.1:$p_http/rtm
+# A path: each client gets ws:// or wss:// on the front it used.
+rtm_url = /rtm
 web_root = $top/web
 stream_tls_cert = $certs/edge-$e.pem
 stream_tls_key = $certs/edge-$e.key
 stream_tls_ca = $certs/ca.pem
 stream_tls_server_name = parley-shard
+trusted_proxies = 127.0.0.1
 
 $(shard_sections)
 EOF

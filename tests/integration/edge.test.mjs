@@ -185,6 +185,51 @@ describe('parley-edge', { timeout: 300000 }, () => {
       assert.equal((await e3.metrics()).parley_edge_snapshots_total, 2);
     });
 
+  test('sign-in through an edge: throttled per client, not per edge',
+    async () => {
+      const e5 = new Edge(b, certs, { name: 'e5',
+        extra: 'trusted_proxies = 127.0.0.1 ::1\nrtm_url = /rtm' });
+      await e5.start();
+      closers.push(() => e5.stop());
+      const t5 = await makeTeam(b, 'signers', ['kim', 'lou']);
+      await b.admin.op({ op: 'user.set_password', user: t5.users.kim.id,
+        password: 'kim-pw' });
+      const signin = async (user, password, xff) => {
+        const r = await fetch(`${e5.url}/api/parley.signin`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded',
+            'X-Forwarded-For': xff },
+          body: new URLSearchParams({ team: 'signers', user, password }),
+          signal: AbortSignal.timeout(15000) });
+        return { status: r.status, json: await r.json() };
+      };
+      let n = 0;
+      for (;;) {
+        const r = await signin(`nobody${n}`, 'x', '192.0.2.7');
+        if (r.status === 429)
+          break;
+        assert.equal(r.json.error, 'invalid_credentials');
+        assert.ok(++n <= 20, 'the guessing client is throttled');
+      }
+      // a neighbour behind the same proxy and the same edge signs in
+      const ok = await signin('kim', 'kim-pw', '192.0.2.8');
+      assert.equal(ok.json.ok, true);
+      assert.equal((await e5.api('auth.test', ok.json.token)).user_id,
+        t5.users.kim.id);
+
+      // a relative rtm_url takes the scheme and host the client used
+      const plain = await e5.api('rtm.connect', ok.json.token);
+      assert.ok(plain.url.startsWith(`ws://127.0.0.1:${e5.port}/rtm?`),
+        plain.url);
+      const r = await fetch(`${e5.url}/api/rtm.connect`, { method: 'POST',
+        headers: { Authorization: `Bearer ${ok.json.token}`,
+          'X-Forwarded-Proto': 'https' },
+        signal: AbortSignal.timeout(10000) });
+      const { url } = await r.json();
+      assert.ok(url.startsWith(`wss://127.0.0.1:${e5.port}/rtm?ticket=`),
+        url);
+    });
+
   test('the token is read from the parley_token cookie too', async () => {
     const r = await fetch(`${e1.url}/api/auth.test`, { method: 'POST',
       headers: { Cookie: `theme=dark; parley_token=${t.users.cy.token}` },
