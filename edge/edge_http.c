@@ -21,6 +21,7 @@
  * still works and the rest is answered 503 service_unavailable at once.
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -671,6 +672,7 @@ static void
 edge_metrics(struct edge_srv *srv, struct http_req *r)
 {
 	const struct edge_stats *s = &srv->stats;
+	struct mallinfo2 mi;
 	char *text = NULL;
 	size_t len = 0, i, ready = 0, mem;
 	FILE *f = open_memstream(&text, &len);
@@ -695,8 +697,12 @@ edge_metrics(struct edge_srv *srv, struct http_req *r)
 		    srv->teams[i]->team->id,
 		    edge_team_memory(srv->teams[i]->team));
 	fprintf(f, "# TYPE parley_edge_memory_bytes gauge\n"
-	    "parley_edge_memory_bytes %zu\n"
-	    "# TYPE parley_edge_link_up gauge\n", mem);
+	    "parley_edge_memory_bytes %zu\n", mem);
+	mi = mallinfo2();
+	fprintf(f, "# HELP parley_heap_bytes Bytes malloc has handed out "
+	    "and not taken back.\n# TYPE parley_heap_bytes gauge\n"
+	    "parley_heap_bytes %zu\n"
+	    "# TYPE parley_edge_link_up gauge\n", mi.uordblks + mi.hblkhd);
 	for (i = 0; i < srv->nlinks; i++)
 		fprintf(f, "parley_edge_link_up{shard=\"%s\",state=\"%s\"} "
 		    "%d\n", edge_link_name(srv->links[i]),

@@ -4,7 +4,7 @@
  *   parley-load MODE -u URL [-c CONNS] [-w WORKERS] [-d SECONDS]
  *               [-r RATE] [-s SIZE] [-C CHANNELS] [-W WINDOW]
  *               [-i INFLIGHT] [-S SRC_LO[-SRC_HI]] [-t TOKEN]
- *               [--channel ID] [--check]
+ *               [--channel ID] [--rtm] [--pub-url URL] [--check]
  *
  * Modes:
  *   idle     open CONNS WebSockets and hold them
@@ -22,7 +22,9 @@
  *            With --rtm, the URL is an RTM URL of parley-backend (from
  *            rtm.connect, carrying a ticket every connection may use),
  *            the publisher sends RTM messages to --channel, and the
- *            receivers find the stamps in the message events
+ *            receivers find the stamps in the message events;
+ *            --pub-url puts the publisher on another ws:// URL (the
+ *            backend's RTM while the receivers are on an edge's)
  *   post     durable posts: chat.postMessage with -t TOKEN to --channel,
  *            one request at a time on each of CONNS connections
  *   rtm-idle, rtm-fanout, rtm-send
@@ -220,7 +222,8 @@ usage(void)
 	    " [-s size]\n"
 	    "           [-C channels] [-W window] [-i inflight]"
 	    " [-S src[-src]]\n"
-	    "           [-t token] [--channel id] [--rtm] [--check]\n");
+	    "           [-t token] [--channel id] [--rtm] [--pub-url url]"
+	    " [--check]\n");
 	exit(2);
 }
 
@@ -562,12 +565,13 @@ main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'k' },
 		{ "channel", required_argument, NULL, 'H' },
 		{ "rtm", no_argument, NULL, 'R' },
+		{ "pub-url", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct load ld;
+	struct load ld, pl;
 	struct load_sum s;
 	struct rlimit rl;
-	const char *url = NULL;
+	const char *url = NULL, *pub_url = NULL;
 	size_t i, shsize;
 	pid_t *pids;
 	unsigned k;
@@ -611,6 +615,7 @@ main(int argc, char **argv)
 			break;
 		case 'k': ld.check = 1; break;
 		case 'R': ld.rtm = 1; break;
+		case 'P': pub_url = optarg; break;
 		default: usage();
 		}
 	}
@@ -639,6 +644,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "parley-load: --rtm needs a ws:// URL, "
 		    "--channel and one channel\n");
 		return 2;
+	}
+	if (pub_url != NULL) {
+		pl = ld;
+		if (strcmp(ld.mode, "fanout") != 0 || !ld.ws ||
+		    parse_url(&pl, pub_url) == -1 || !pl.ws) {
+			fprintf(stderr, "parley-load: --pub-url needs fanout "
+			    "and two ws:// URLs\n");
+			return 2;
+		}
 	}
 	if (ld.size < LOAD_STAMP_LEN)
 		ld.size = LOAD_STAMP_LEN;
@@ -700,6 +714,13 @@ main(int argc, char **argv)
 	}
 
 	ld.loop = ev_default_loop(EVFLAG_AUTO);
+	if (pub_url != NULL) {
+		/* The workers have their target; the publisher takes its own. */
+		memcpy(ld.host, pl.host, sizeof(ld.host));
+		memcpy(ld.port, pl.port, sizeof(ld.port));
+		memcpy(ld.path, pl.path, sizeof(ld.path));
+		ld.dst = pl.dst;
+	}
 	if (rc == 0 && scenarios[i].run == NULL)
 		rc = pub_run(&ld) == 0 ? 0 : 1;
 	else if (rc == 0)
