@@ -11,6 +11,11 @@
 #                   LMDB before its event goes out), and each recipient
 #                   gets the message event's JSON (about 250 bytes
 #                   around the 100-byte text)
+#   parley-edge     the same messages, sent over RTM by one publisher
+#                   connection to the backend (durable as above), the
+#                   subscribers connected over RTM to a parley-edge
+#                   linked to that backend's stream (TLS): each event
+#                   goes backend -> edge -> every subscriber
 #   redis           Redis pub/sub, Debian's redis-server; not durable
 #   ws              bench/ws-broadcast.mjs on the npm `ws` package,
 #                   frame serialised once, compression off; not durable
@@ -42,7 +47,7 @@ else
 	sizes=${FANOUT_SIZES:-"100 1000 10000"} repeat=${FANOUT_REPEAT:-3}
 	secs=3
 fi
-targets=${FANOUT_TARGETS:-"parley-backend parley-wstest redis ws"}
+targets=${FANOUT_TARGETS:-"parley-backend parley-edge parley-wstest redis ws"}
 load=build/bin/parley-load
 src=127.0.0.1-127.0.0.16
 resdir=bench/results${QUICK:+/quick}
@@ -89,6 +94,25 @@ for t in $targets; do
 		[ -n "$u" ] || { echo "fanout: rtm.connect failed"; exit 1; }
 		url[$t]=$u
 		extra[$t]="--rtm --channel $chan"
+		;;
+	parley-edge)
+		# A second backend, with its stream listener, and an edge; the
+		# subscribers hold one edge ticket, the publisher a backend one.
+		bench_edge_backend "rate_tier1 = 0
+rate_post = 0
+rtm_ticket_ttl = 10m
+rtm_out_cap = 4M
+" || exit 1
+		bench_edge "max_conns = 20000
+rtm_ticket_ttl = 10m
+rtm_out_cap = 4M
+rtm_max_conns = 20000
+" || exit 1
+		u=$(bench_edge_rtm_url) pu=$(bench_rtm_url)
+		[ -n "$u" ] && [ -n "$pu" ] ||
+		    { echo "fanout: rtm.connect failed"; exit 1; }
+		url[$t]=$u
+		extra[$t]="--rtm --channel $be_chan --pub-url $pu"
 		;;
 	parley-wstest)
 		bench_start wstest build/bin/parley-wstest -p 0 || exit 1

@@ -9,6 +9,9 @@
 #                  (one rtm.connect ticket) and each past its hello;
 #                  heap = parley_heap_bytes of /metrics (malloc's bytes
 #                  in use), rss from /proc
+#   parley-edge    the same on a parley-edge linked to a backend's stream
+#                  (the edge's rtm.connect ticket); heap and rss of the
+#                  edge process, parley_heap_bytes of its /metrics
 #   parley-wstest  common/ http + ws; heap = malloc's bytes in use
 #   ws             bench/ws-broadcast.mjs; heap = V8 heap used + external
 #                  + array buffers (what the JavaScript side holds)
@@ -24,7 +27,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 n=${1:-10000}
 [ -n "${QUICK:-}" ] && [ $# = 0 ] && n=1000
-targets=${IDLE_TARGETS:-"parley-backend parley-wstest ws"}
+targets=${IDLE_TARGETS:-"parley-backend parley-edge parley-wstest ws"}
 bin=build/bin
 ulimit -n 20000 2>/dev/null || true
 rc=0 rows=() lines=()
@@ -39,12 +42,22 @@ rate_tier1 = 0
 rtm_ticket_ttl = 10m
 " || exit 1
 		;;
+	parley-edge)
+		bench_edge_backend "rate_tier1 = 0
+rtm_ticket_ttl = 10m
+" || exit 1
+		bench_edge "max_conns = 20000
+rtm_ticket_ttl = 10m
+rtm_max_conns = $((n + 100))
+" || exit 1
+		bench_port=$ed_port bench_pid=$ed_pid
+		;;
 	parley-wstest) bench_start "$t" "$bin/parley-wstest" || exit 1 ;;
 	ws) bench_start "$t" node bench/ws-broadcast.mjs 0 || exit 1 ;;
 	*) echo "idle-memory: unknown target $t"; exit 1 ;;
 	esac
 	port=$bench_port srv=$bench_pid
-	if [ "$t" = parley-backend ]; then
+	if [ "$t" = parley-backend ] || [ "$t" = parley-edge ]; then
 		# The same fields as the others' /stats, from /metrics.
 		stat() {
 			local m
@@ -53,10 +66,14 @@ rtm_ticket_ttl = 10m
 			printf '{"heap":%s,"rss":%s,"ws":%s}' \
 			    "$(echo "$m" | awk '/^parley_heap_bytes / {
 			    print $2 }')" "$(bench_rss_bytes "$srv")" \
-			    "$(echo "$m" | awk '/^parley_rtm_connections / {
-			    print $2 }')"
+			    "$(echo "$m" | awk '$1 == "parley_rtm_connections" ||
+			    $1 == "parley_edge_clients" { print $2 }')"
 		}
-		url=$(bench_rtm_url)
+		if [ "$t" = parley-edge ]; then
+			url=$(bench_edge_rtm_url)
+		else
+			url=$(bench_rtm_url)
+		fi
 		[ -n "$url" ] || { echo "idle-memory: rtm.connect failed"
 			exit 1; }
 		mode=(rtm-idle -u "$url" -c "$n" -d 600)
@@ -87,6 +104,7 @@ rtm_ticket_ttl = 10m
 	kill "$load_pid"
 	wait "$load_pid" 2>/dev/null
 	bench_stop "$srv"
+	[ "$t" = parley-edge ] && bench_stop "$be_pid"
 
 	hb=$(echo "$before" | field heap) ha=$(echo "$after" | field heap)
 	rb=$(echo "$before" | field rss) ra=$(echo "$after" | field rss)

@@ -137,3 +137,61 @@ bench_rtm_url() {
 bench_rss_bytes() {
 	awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"
 }
+
+# bench_edge_backend [CONF_LINES]: bench_backend with its stream
+# listener on a free port (TLS with throwaway certificates from
+# tests/certs.sh in $bench_tmp/certs), for bench_edge.  Sets be_stream
+# besides bench_backend's variables.
+bench_edge_backend() {
+	local c="$bench_tmp/certs"
+	[ -f "$c/ca.pem" ] || bash tests/certs.sh "$c" >/dev/null || return 1
+	be_stream=$(bench_free_port)
+	bench_backend "stream_listen = 127.0.0.1:$be_stream
+stream_tls_cert = $c/server.pem
+stream_tls_key = $c/server.key
+stream_tls_ca = $c/ca.pem
+${1:-}"
+}
+
+# bench_edge [CONF_LINES]: a parley-edge on a free port linked to the
+# backend of bench_edge_backend (its one shard, s1), with CONF_LINES
+# in its [edge] section; waits until the link is up.  Sets ed_port and
+# ed_pid.
+bench_edge() {
+	local c="$bench_tmp/certs" d="$be_dir/edge" i
+	mkdir -p "$d"
+	ed_port=$(bench_free_port)
+	{
+		echo "[edge]"
+		echo "listen = 127.0.0.1:$ed_port"
+		echo "stream_tls_cert = $c/client.pem"
+		echo "stream_tls_key = $c/client.key"
+		echo "stream_tls_ca = $c/ca.pem"
+		echo "stream_tls_server_name = localhost"
+		printf '%s' "${1:-}"
+		echo "[tokens]"
+		echo "keys = $be_dir/keys"
+		echo "[shard s1]"
+		echo "http = 127.0.0.1:$be_port"
+		echo "stream = 127.0.0.1:$be_stream"
+	} >"$d/parley.conf"
+	BENCH_PORT=$ed_port bench_start edge build/bin/parley-edge \
+	    -c "$d/parley.conf" || return 1
+	ed_pid=$bench_pid
+	for i in $(seq 300); do
+		curl -s --max-time 5 "http://127.0.0.1:$ed_port/healthz" |
+		    grep -q '"s1":{"state":"up"' && return 0
+		sleep 0.1
+	done
+	echo "bench: the edge's link did not come up" >&2
+	cat "$bench_tmp/edge.err" >&2
+	return 1
+}
+
+# bench_edge_rtm_url: an RTM URL of the edge from its rtm.connect for
+# be_token.
+bench_edge_rtm_url() {
+	curl -s --max-time 10 -H "Authorization: Bearer $be_token" \
+	    -X POST "http://127.0.0.1:$ed_port/api/rtm.connect" |
+	    sed -n 's/.*"url":"\([^"]*\)".*/\1/p' | sed 's|\\/|/|g'
+}
