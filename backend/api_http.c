@@ -35,6 +35,7 @@ struct api_http {
 	struct rtm *rtm; /* the WebSocket at /rtm, when set */
 	char **trusted;  /* proxies whose X-Forwarded-For is believed */
 	size_t ntrusted;
+	struct stream_srv *stream; /* the edge stream, for /metrics */
 	struct static_root *web; /* the web client's files, when set */
 };
 
@@ -224,6 +225,7 @@ api_http_metrics(struct api_http *h, struct http_req *r)
 	    "and not taken back.\n# TYPE parley_heap_bytes gauge\n"
 	    "parley_heap_bytes %zu\n", mi.uordblks + mi.hblkhd);
 	rtm_metrics(h->rtm, f);
+	stream_metrics(h->stream, f);
 	fclose(f);
 	http_reply(r, 200, "text/plain; version=0.0.4", text, len);
 	free(text);
@@ -289,6 +291,12 @@ api_http_set_trusted(struct api_http *h, char *const *trusted, size_t n)
 	for (i = 0; i < n; i++)
 		h->trusted[i] = xstrdup(trusted[i]);
 	h->ntrusted = n;
+}
+
+void
+api_http_set_stream(struct api_http *h, struct stream_srv *st)
+{
+	h->stream = st;
 }
 
 void

@@ -809,6 +809,9 @@ void api_http_set_rtm(struct api_http *h, struct rtm *rtm);
  */
 void api_http_set_trusted(struct api_http *h, char *const *trusted,
     size_t n);
+/* Adds the edge stream's counters to /metrics (NULL: none). */
+struct stream_srv;
+void api_http_set_stream(struct api_http *h, struct stream_srv *s);
 void api_http_free(struct api_http *h);
 /* Serves the files of web (kept by the caller) at every other path. */
 struct static_root;
@@ -1147,6 +1150,8 @@ void stream_shutdown(struct stream_srv *s);
 void stream_close_elsewhere(struct stream_srv *s);
 void stream_free(struct stream_srv *s);
 void stream_get_stats(struct stream_srv *s, struct stream_stats *out);
+/* Prometheus text of the stream counters (nothing when s is NULL). */
+void stream_metrics(struct stream_srv *s, FILE *f);
 
 /* The RTM server whose presence snapshots report (may be NULL). */
 void stream_set_rtm(struct stream_srv *s, struct rtm *r);

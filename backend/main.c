@@ -252,6 +252,7 @@ backend_stream_start(struct ev_loop *loop, const struct backend_settings *s)
 	backend_stream_config(s, &sc);
 	bk.stream = stream_new(loop, bk.st, bk.api, &sc, bk.stream_tls);
 	stream_set_rtm(bk.stream, bk.rtm);
+	api_http_set_stream(bk.http, bk.stream);
 	rtm_set_ephemeral_hook(bk.rtm, stream_ephemeral_hook, bk.stream);
 	snprintf(port, sizeof(port), "%u", s->stream_listen.port);
 	if (stream_listen(bk.stream, s->stream_listen.host, port) == -1)
@@ -556,8 +557,10 @@ backend_cleanup(struct ev_loop *loop, void *arg)
 	if (bk.st != NULL)
 		store_writer_stop(bk.st);
 	api_ctx_free(bk.api);
-	if (bk.http != NULL)
+	if (bk.http != NULL) {
 		api_http_set_rtm(bk.http, NULL);
+		api_http_set_stream(bk.http, NULL);
+	}
 	if (bk.st != NULL)
 		store_set_event_hook(bk.st, NULL, NULL);
 	if (bk.rtm != NULL)

@@ -1217,6 +1217,43 @@ stream_get_stats(struct stream_srv *s, struct stream_stats *out)
 	*out = s->stats;
 }
 
+void
+stream_metrics(struct stream_srv *s, FILE *f)
+{
+	const struct stream_stats *t;
+
+	if (s == NULL)
+		return;
+	t = &s->stats;
+	fprintf(f, "# TYPE parley_stream_peers gauge\n"
+	    "parley_stream_peers %u\n"
+	    "# TYPE parley_stream_accepted_total counter\n"
+	    "parley_stream_accepted_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_refused_total counter\n"
+	    "parley_stream_refused_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_subscribes_total counter\n"
+	    "parley_stream_subscribes_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_resumes_total counter\n"
+	    "parley_stream_resumes_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_snapshots_total counter\n"
+	    "parley_stream_snapshots_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_events_total counter\n"
+	    "parley_stream_events_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_replayed_total counter\n"
+	    "parley_stream_replayed_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_forwards_total counter\n"
+	    "parley_stream_forwards_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_results_total counter\n"
+	    "parley_stream_results_total %" PRIu64 "\n"
+	    "# TYPE parley_stream_closed_total counter\n"
+	    "parley_stream_closed_total{reason=\"output_full\"} %" PRIu64 "\n"
+	    "parley_stream_closed_total{reason=\"timeout\"} %" PRIu64 "\n"
+	    "parley_stream_closed_total{reason=\"bad_frame\"} %" PRIu64 "\n",
+	    t->peers, t->accepted, t->refused, t->subscribes, t->resumes,
+	    t->snapshots, t->events, t->replayed, t->forwards, t->results,
+	    t->closed_full, t->closed_dead, t->closed_bad);
+}
+
 struct stream_peer *
 stream_peer_test_new(struct stream_srv *s,
     void (*out)(void *arg, const void *p, size_t len), void *arg)
