@@ -1,19 +1,16 @@
-// Shared by the web*.test.mjs browser tests: a real parley-backend with
-// the demo team (parleyctl init + seed-demo) serving web/, TCP proxies
-// in front of it that a test can cut and restore (a network loss seen
-// from outside the browser), and headless Debian chromium driven by
+// Shared by the web*.test.mjs browser tests: the stack of `make run`
+// (tools/run-stack.sh) with its demo team, TCP proxies in front of
+// HAProxy that a test can cut and restore (a network loss seen from
+// outside the browser), and headless Debian chromium driven by
 // playwright-core.
-import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { freePort } from './webapi-lib.mjs';
+import { startLauncherStack } from './stack-lib.mjs';
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url)
   .pathname), '../..');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The demo people (tools/parleyctl.c seed-demo).
 export const PEOPLE = {
@@ -73,42 +70,17 @@ export async function startProxy(target) {
   };
 }
 
-// The backend with the demo team, serving web/.  The RTM URL is given
-// relative ("/rtm"), so each page opens its WebSocket through the proxy
-// that served it.
+// The whole stack as `make run` starts it (the launcher, on a free port
+// base; HAProxy in front of the shard, the edges, the agent and the
+// health daemon) with its demo team.  Pages reach HAProxy through a
+// proxy of their own; the RTM URL is relative ("/rtm") on the shard and
+// the edges, so each page opens its WebSocket through the proxy that
+// served it, and HAProxy's agent sends the web client (a slim client)
+// to an edge.
 export async function startStack() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-web-'));
-  const data = path.join(dir, 'data');
-  const ctl = path.join(root, 'build/bin/parleyctl');
-  execFileSync(ctl, ['-d', data, 'init'], { stdio: 'ignore' });
-  execFileSync(ctl, ['-d', data, 'seed-demo'], { stdio: 'ignore' });
-  const port = await freePort();
-  const conf = path.join(dir, 'parley.conf');
-  fs.writeFileSync(conf, `[backend]\nlisten = 127.0.0.1:${port}\n` +
-    `data_dir = data\nmap_initial = 16M\nweb_root = ${root}/web\n` +
-    'rtm_url = /rtm\nrtm_heartbeat = 5s\nsignin_failures = 100\n' +
-    'rate_tier1 = 0\nrate_tier2 = 0\nrate_tier3 = 0\nrate_tier4 = 0\n' +
-    'rate_post = 0\n[tokens]\nkeys = data/tokens.key\n');
-  const logPath = path.join(dir, 'backend.log');
-  const log = fs.openSync(logPath, 'a');
-  const proc = spawn(path.join(root, 'build/bin/parley-backend'),
-    ['-c', conf], { stdio: ['ignore', log, log] });
-  let exited = null;
-  proc.on('exit', (code, sig) => { exited = { code, sig }; });
+  const stack = await startLauncherStack([30000, 34000]);
+  const port = stack.base + 80;
   const url = `http://127.0.0.1:${port}/`;
-  for (let i = 0; ; i++) {
-    if (exited)
-      throw new Error(`backend exited: ${fs.readFileSync(logPath, 'utf8')}`);
-    if (i > 200)
-      throw new Error('backend did not start');
-    try {
-      const r = await fetch(`${url}healthz`,
-        { signal: AbortSignal.timeout(1000) });
-      if (r.status === 200)
-        break;
-    } catch { /* not yet */ }
-    await sleep(50);
-  }
   const proxies = [];
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -119,9 +91,8 @@ export async function startStack() {
       '--disable-component-update', '--disable-sync'],
   });
   const st = {
-    dir, port, url, proc, browser,
-    log: () => fs.readFileSync(logPath, 'utf8'),
-    alive: () => exited === null,
+    dir: stack.dir, port, url, browser, stack,
+    log: () => stack.logs(),
     async proxy() {
       const p = await startProxy(port);
       proxies.push(p);
@@ -137,7 +108,7 @@ export async function startStack() {
       ctx.on('page', (p) => p.on('pageerror', (e) => ctx.errors.push(e)));
       return ctx;
     },
-    // Web API call with a token, straight to the backend.
+    // Web API call with a token, through HAProxy.
     async call(token, method, args = {}) {
       const r = await fetch(`${url}api/${method}`, {
         method: 'POST',
@@ -168,14 +139,7 @@ export async function startStack() {
       await browser.close().catch(() => {});
       for (const p of proxies)
         await p.close();
-      if (exited === null) {
-        const done = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-        await done;
-        clearTimeout(t);
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
+      await stack.stop();
     },
   };
   return st;
