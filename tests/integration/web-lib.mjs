@@ -135,6 +135,21 @@ export async function startStack() {
         throw new Error(`signin: ${j.error}`);
       return j;
     },
+    // The sum over both edges of an edge counter (0 for an edge that
+    // does not answer).
+    async edgeCounter(name) {
+      let sum = 0;
+      for (const off of [201, 202]) {
+        try {
+          const r = await fetch(stack.url(off, '/metrics'),
+            { signal: AbortSignal.timeout(5000) });
+          const m = new RegExp(`^${name} (\\d+)$`, 'm')
+            .exec(await r.text());
+          sum += m ? Number(m[1]) : 0;
+        } catch { /* no such edge */ }
+      }
+      return sum;
+    },
     async stop() {
       await browser.close().catch(() => {});
       for (const p of proxies)

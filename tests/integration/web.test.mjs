@@ -56,7 +56,16 @@ async function mention(page, before, query) {
 
 test('two people chat live: channel, thread, reactions, edit, delete, '
   + 'mentions with accents', { timeout: 120000 }, async () => {
+  const before = {
+    cached: await st.edgeCounter('parley_edge_cached_total'),
+    rtm: await st.edgeCounter('parley_edge_rtm_connections_total'),
+  };
   const { A, B, close } = await pair();
+  // The web client is slim: HAProxy sends its calls and its WebSocket to
+  // an edge, which answers the boot from its cache.
+  assert.ok(await st.edgeCounter('parley_edge_cached_total') > before.cached);
+  assert.ok(await st.edgeCounter('parley_edge_rtm_connections_total') >=
+    before.rtm + 2);
 
   // Typing shows on the other side.
   await A.locator('#composer-input').pressSequentially('tap');

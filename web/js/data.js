@@ -439,7 +439,9 @@ export class Team extends EventTarget {
   // first: from the server's autocomplete when it has one, else from
   // what is loaded (all users are loaded once for that).
   async complete(text, kind, limit = 8, channel = null) {
-    if (this.completeRemote !== false) {
+    // An empty query lists what is loaded (the switcher's first view);
+    // the server's autocomplete matches words only.
+    if (this.completeRemote !== false && text.trim() !== '') {
       try {
         const r = await this.api.call(SOURCES.complete, {
           query: text, types: kind === 'users' ? 'user' : 'channel', limit,
