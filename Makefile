@@ -2,8 +2,7 @@
 #
 #   make            build every daemon, parleyctl and parley-load
 #   make run        build and start the stack on loopback with demo data
-#                   (PORT_BASE=8000 RUN_DIR=run by default; SHARDS=2
-#                   for two backend shards)
+#                   (PORT_BASE=8000 RUN_DIR=run SHARDS=2 by default)
 #   make test       build and run unit, fuzz-smoke and integration tests
 #   make soak       long load, fault and fuzz runs (SOAK_FUZZ_RUNS)
 #   make bench      benchmarks (QUICK=1 for a short subset)
@@ -111,6 +110,8 @@ test: DEPS_PROFILES += web
 deps:
 	@bash mk/deps.sh $(DEPS_PROFILES)
 
+# make run starts two shards unless told otherwise (SHARDS=1).
+SHARDS ?= 2
 run: deps all
 	@bash tools/run-stack.sh $(if $(PORT_BASE),-p $(PORT_BASE)) \
 		$(if $(RUN_DIR),-d $(RUN_DIR)) $(if $(SHARDS),-n $(SHARDS))

@@ -91,7 +91,9 @@ ours() {
 	health) prog=parley-health ;;
 	*) return 1 ;;
 	esac
-	cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+	# A process that just exited has no cmdline: quietly not ours.
+	cmd=$( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null) ||
+	    return 1
 	[[ $cmd == *"$prog"* ]]
 }
 
@@ -584,8 +586,12 @@ if [ -f "$creds" ]; then
 	grep -v '^#' "$creds" | sed 's/^/    /'
 fi
 if [ "$nshards" = 2 ] && [ -f "$creds2" ]; then
-	echo "  demo sign-ins (team parley-demo-2 on s2, user password;" \
-	    "sign in at s2):"
+	if [ "$have_edge" = 1 ]; then
+		echo "  demo sign-ins (team parley-demo-2 on s2, user password):"
+	else
+		echo "  demo sign-ins (team parley-demo-2 on s2, user password;" \
+		    "sign in at s2):"
+	fi
 	grep -v '^#' "$creds2" | sed 's/^/    /'
 	echo "  team map         $run/teams.map"
 fi
