@@ -2,7 +2,7 @@
 // (tools/run-stack.sh -b) on a free port base and in a temporary run
 // directory, stopped and removed by stop().  The port offsets are the
 // launcher's (README, "Ports").
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -24,6 +24,26 @@ export function runLauncher(args, timeout = 180000) {
   });
 }
 
+// The TCP ports something listens on, as the launcher sees them (ss);
+// null when ss is not there.  A port held only by connections in
+// TIME-WAIT from an earlier stack is free for the daemons, which bind
+// with SO_REUSEADDR, though a plain test bind may be refused.
+function listening() {
+  try {
+    const out = execFileSync('ss', ['-Hltn'], { encoding: 'utf8' });
+    const ports = new Set();
+    for (const line of out.split('\n')) {
+      const m = /:(\d+)\s/.exec(line.split(/\s+/).slice(3).join(' ') +
+        ' ');
+      if (m)
+        ports.add(Number(m[1]));
+    }
+    return ports;
+  } catch {
+    return null;
+  }
+}
+
 function portFree(port) {
   return new Promise((resolve) => {
     const s = net.createServer();
@@ -34,13 +54,17 @@ function portFree(port) {
 
 // A port base between lo and hi (multiples of 100) whose ports are all
 // free; each test file takes its own range so that files never collide.
+// Ranges stay below 32768, where the kernel picks the source ports of
+// outgoing connections (net.ipv4.ip_local_port_range), so that a busy
+// machine's connections do not take a daemon's port.
 export async function freeBase(lo, hi) {
   const n = Math.floor((hi - lo) / 100);
   for (let i = 0; i < 60; i++) {
     const base = lo + Math.floor(Math.random() * n) * 100;
+    const busy = listening();
     let ok = true;
     for (const o of OFFSETS)
-      if (!(await portFree(base + o))) {
+      if (busy ? busy.has(base + o) : !(await portFree(base + o))) {
         ok = false;
         break;
       }

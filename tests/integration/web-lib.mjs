@@ -78,7 +78,7 @@ export async function startProxy(target) {
 // served it, and HAProxy's agent sends the web client (a slim client)
 // to an edge.
 export async function startStack() {
-  const stack = await startLauncherStack([30000, 34000]);
+  const stack = await startLauncherStack([20000, 23000]);
   const port = stack.base + 80;
   const url = `http://127.0.0.1:${port}/`;
   const proxies = [];
