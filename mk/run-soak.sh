@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 ulimit -n 20000 2>/dev/null || true
 export PARLEY_SOAK=1
 soaks=(bench/idle-memory.sh bench/webapi-boot.sh bench/rtm-vanish.sh
+	bench/ws-soak.sh
 	mk/soak-faults.sh mk/soak-fuzz.sh)
 pass=0 fail=0
 for s in "${soaks[@]}"; do

@@ -74,11 +74,15 @@ export async function freeBase(lo, hi) {
   throw new Error('no free port base');
 }
 
-// Starts a stack; range is [lo, hi) for its port base.  The result has
-// base, dir, url(offset, path), front (HAProxy's HTTP URL), logs() and
-// stop().
-export async function startLauncherStack([lo, hi]) {
+// Starts a stack; range is [lo, hi) for its port base.  opts.prepare(dir),
+// when given, runs before the launcher on the empty run directory (to
+// make stores the launcher then keeps, as a soak's seeded team).  The
+// result has base, dir, url(offset, path), front (HAProxy's HTTP URL),
+// logs() and stop().
+export async function startLauncherStack([lo, hi], opts = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-stack-'));
+  if (opts.prepare)
+    await opts.prepare(dir);
   let base, r;
   for (let attempt = 0; ; attempt++) {
     base = await freeBase(lo, hi);
