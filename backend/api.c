@@ -740,7 +740,8 @@ api_call_start(struct api_call *c, const char *method, int is_get,
 			api_call_fail(c, "team_not_here");
 			return;
 		case API_TEAM_PAUSED:
-			if ((c->m->flags & API_F_WRITE) || c->m->apply != NULL) {
+			if ((c->m->flags & API_F_WRITE) ||
+			    c->m->apply != NULL) {
 				api_call_limited(c, API_PAUSE_RETRY);
 				return;
 			}

@@ -715,7 +715,7 @@ main(int argc, char **argv)
 
 	ld.loop = ev_default_loop(EVFLAG_AUTO);
 	if (pub_url != NULL) {
-		/* The workers have their target; the publisher takes its own. */
+		/* The workers have their target; the publisher its own. */
 		memcpy(ld.host, pl.host, sizeof(ld.host));
 		memcpy(ld.port, pl.port, sizeof(ld.port));
 		memcpy(ld.path, pl.path, sizeof(ld.path));

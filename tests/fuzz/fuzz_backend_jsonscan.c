@@ -1,12 +1,13 @@
 /*
  * libFuzzer target for store_json_top_str(), store_json_top_bool() and
  * store_json_top_int(), the scans that read one top-level member of a
- * stored record without parsing it.  They must never read past the input, and on any text
- * that jansson parses as an object they must agree with jansson: the
- * same value when the member is a plain string, "absent" when jansson
- * has no such member; for the boolean, exactly jansson's value or the
- * default; for the integer, jansson's integer when found, and found
- * whenever jansson has an integer and the text no escape.  The first byte picks the key.
+ * stored record without parsing it.  They must never read past the
+ * input, and on any text that jansson parses as an object they must
+ * agree with jansson: the same value when the member is a plain string,
+ * "absent" when jansson has no such member; for the boolean, exactly
+ * jansson's value or the default; for the integer, jansson's integer
+ * when found, and found whenever jansson has an integer and the text no
+ * escape.  The first byte picks the key.
  */
 #include <stddef.h>
 #include <stdint.h>
